@@ -1,0 +1,186 @@
+"""``diffland bench``: throughput and peak memory of the physics, forward and gradient.
+
+Each configuration runs in its own subprocess so that peak resident memory
+(``ru_maxrss``) belongs to that configuration alone. Throughput is cell-steps per
+second of the jitted ``lax.scan`` after compilation (compile time reported apart).
+A naive baseline, a Python loop over a jitted single step, is measured in the same
+run, and the real Fortran Noah-MP figure (154 k cell-steps/s per core, -O2, physics
+only, measured on this kind of machine; ``../shared/docs/architecture.md``) is given
+as a ratio.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+FORTRAN_CELL_STEPS_PER_S_PER_CORE = 154_000.0
+
+
+def synthetic_forcing(ncells: int, nsteps: int, seed: int = 0, dt: float = 1800.0):
+    """Analytic 30-min forcing for benchmarks: diurnal/seasonal cycles, random showers.
+
+    Returns (time, forcing dict (time, cells) in SI, lat, lon). NumPy only.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    t0 = np.datetime64("2015-04-01T00:30:00")
+    time = t0 + (np.arange(nsteps) * int(dt)).astype("timedelta64[s]")
+    hours = (np.arange(nsteps) * dt / 3600.0)[:, None]
+    lat = rng.uniform(30, 48, ncells)
+    lon = rng.uniform(-120, -75, ncells)
+    doy = hours / 24.0 + 90
+    season = np.cos(2 * np.pi * (doy - 200) / 365.0)
+    local = (hours + lon[None, :] / 15.0) % 24
+    diurnal = np.cos(2 * np.pi * (local - 15) / 24)
+    t2d = 283.0 + 12 * season + 6 * diurnal + rng.normal(0, 1, ncells)[None, :]
+    sw = np.clip(900 * np.cos(2 * np.pi * (local - 12) / 24), 0, None) * (0.7 + 0.3 * season)
+    rain = (rng.random((nsteps, ncells)) < 0.03) * rng.exponential(1.5e-3, (nsteps, ncells))
+    f = {
+        "T2D": t2d,
+        "Q2D": np.full_like(t2d, 0.008) * (0.6 + 0.4 * season),
+        "U2D": 3.0 + 1.5 * np.abs(diurnal),
+        "V2D": np.zeros_like(t2d),
+        "PSFC": np.full_like(t2d, 97000.0),
+        "SWDOWN": sw,
+        "LWDOWN": 300.0 + 40 * season + 0 * t2d,
+        "RAINRATE": rain,
+    }
+    return time, {k: np.ascontiguousarray(np.broadcast_to(v, (nsteps, ncells)), dtype=float) for k, v in f.items()}, lat, lon
+
+
+def _child(cfg: dict) -> dict:
+    """Run one configuration in this process and return its record."""
+    import resource
+
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from .parameters import default_params_for
+    from .physics import model
+    from .physics.options import Options
+    from .simulate import time_inputs
+
+    ncells, nsteps, mode = cfg["cells"], cfg["steps"], cfg["mode"]
+    opts = Options()
+    time_, forc, lat, lon = synthetic_forcing(ncells, nsteps)
+    tin = time_inputs(time_, lat, lon)
+    dtype = jnp.float32
+    f = {k: jnp.asarray(v, dtype) for k, v in forc.items()}
+    f["COSZ"] = jnp.asarray(tin["COSZ"], dtype)
+    f["JULIAN"] = jnp.asarray(tin["JULIAN"], dtype)
+    f["YEARLEN"] = jnp.asarray(tin["YEARLEN"], dtype)
+    p = {k: jnp.asarray(v, dtype) for k, v in default_params_for(ncells, soil_class=6, veg_class=10).items()}
+    init = model.default_initial(ncells, dtype)
+    latj = jnp.asarray(lat, dtype)
+    checkpoint = cfg.get("checkpoint", True)
+
+    if mode == "forward":
+        def fn(p):
+            s0 = model.init_state(init, p, opts)
+            _, out = model.run(s0, f, p, opts, latj, checkpoint)
+            return out["SMC"][:, 0, :].mean()
+        g = jax.jit(fn)
+    elif mode == "gradient":
+        def loss(p):
+            s0 = model.init_state(init, p, opts)
+            _, out = model.run(s0, f, p, opts, latj, checkpoint)
+            return out["SMC"][:, 0, :].mean()
+        g = jax.jit(jax.grad(loss))
+    elif mode == "naive":
+        stepj = jax.jit(lambda s, ft, p: model.step(s, ft, p, opts, latj))
+        s0 = model.init_state(init, p, opts)
+        keys = list(f)
+        def g(p):
+            s = s0
+            for t in range(nsteps):
+                ft = {k: f[k][t] for k in keys}
+                ft["FIRST"] = jnp.asarray(t == 0)
+                s, _ = stepj(s, ft, p)
+            return s["SMC"]
+    else:
+        raise ValueError(mode)
+    t0 = time.perf_counter()
+    jax.block_until_ready(g(p))
+    first = time.perf_counter() - t0
+    reps = cfg.get("reps", 1)
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        jax.block_until_ready(g(p))
+    run = (time.perf_counter() - t0) / reps
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    return {
+        "cells": ncells, "steps": nsteps, "mode": mode, "checkpoint": checkpoint,
+        "seconds": run, "compile_s": max(first - run, 0.0),
+        "cell_steps_per_s": ncells * nsteps / run, "peak_mem_mb": peak,
+        "device": str(jax.devices()[0].platform),
+    }
+
+
+def run_bench(out: Path, quick: bool = False) -> list[dict]:
+    """Run the benchmark matrix, write ``out/bench.json`` and ``out/bench.md``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    year = 17520
+    if quick:
+        cfgs = [
+            {"cells": 1, "steps": 480, "mode": "forward"},
+            {"cells": 412, "steps": 480, "mode": "forward"},
+            {"cells": 412, "steps": 480, "mode": "gradient"},
+            {"cells": 1, "steps": 96, "mode": "naive"},
+        ]
+    else:
+        cfgs = [
+            {"cells": 1, "steps": year, "mode": "forward"},
+            {"cells": 412, "steps": year, "mode": "forward"},
+            {"cells": 10_000, "steps": 2 * 1440, "mode": "forward"},
+            {"cells": 1, "steps": year, "mode": "gradient"},
+            {"cells": 412, "steps": year, "mode": "gradient"},
+            {"cells": 412, "steps": year, "mode": "gradient", "checkpoint": False},
+            {"cells": 10_000, "steps": 480, "mode": "gradient"},
+            {"cells": 412, "steps": 480, "mode": "naive"},
+        ]
+    recs = []
+    for cfg in cfgs:
+        print(f"bench: {cfg} ...", flush=True)
+        r = subprocess.run([sys.executable, "-m", "diffland.bench", json.dumps(cfg)],
+                           capture_output=True, text=True, env={**os.environ})
+        if r.returncode != 0:
+            raise RuntimeError(f"bench configuration {cfg} failed:\n{r.stderr[-3000:]}")
+        rec = json.loads(r.stdout.strip().splitlines()[-1])
+        print(f"   {rec['cell_steps_per_s']:.3g} cell-steps/s, peak {rec['peak_mem_mb']:.0f} MB, "
+              f"compile {rec['compile_s']:.1f} s", flush=True)
+        recs.append(rec)
+    fortran2 = FORTRAN_CELL_STEPS_PER_S_PER_CORE * (os.cpu_count() or 1)
+    naive = [r for r in recs if r["mode"] == "naive"]
+    for r in recs:
+        r["ratio_vs_fortran_all_cores"] = r["cell_steps_per_s"] / fortran2
+        if naive:
+            r["ratio_vs_naive"] = r["cell_steps_per_s"] / naive[0]["cell_steps_per_s"]
+    (out / "bench.json").write_text(json.dumps(recs, indent=2))
+    lines = [
+        f"# diffland bench ({platform.machine()}, {os.cpu_count()} cores, device {recs[0]['device']})",
+        "",
+        f"Fortran Noah-MP reference: {FORTRAN_CELL_STEPS_PER_S_PER_CORE:.0f} cell-steps/s per core "
+        f"x {os.cpu_count()} cores = {fortran2:.0f}.",
+        "",
+        "| cells | steps | mode | checkpoint | cell-steps/s | x Fortran (all cores) | x naive loop | peak MB | compile s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in recs:
+        lines.append(f"| {r['cells']} | {r['steps']} | {r['mode']} | {r['checkpoint']} | {r['cell_steps_per_s']:.3g} | "
+                     f"{r['ratio_vs_fortran_all_cores']:.2f} | {r.get('ratio_vs_naive', float('nan')):.1f} | "
+                     f"{r['peak_mem_mb']:.0f} | {r['compile_s']:.1f} |")
+    (out / "bench.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return recs
+
+
+if __name__ == "__main__":
+    print(json.dumps(_child(json.loads(sys.argv[1]))))

@@ -1,0 +1,79 @@
+"""``diffland`` command line: one command, several sub-commands."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="diffland: differentiable Noah-MP and parameter learning from SMAP.")
+
+try:  # the data sub-commands live in their own module
+    from .cli_data import app as _data_app
+
+    app.add_typer(_data_app, name="data", help="Read, check and cache input data.")
+except ImportError:  # pragma: no cover - only while the data layer is absent
+    pass
+
+
+def _parse_sets(sets: List[str]) -> dict:
+    out = {}
+    for s in sets or []:
+        if "=" not in s:
+            raise typer.BadParameter(f"--set expects NAME=VALUE, got {s!r}")
+        k, v = s.split("=", 1)
+        try:
+            out[k.strip()] = float(v)
+        except ValueError:
+            raise typer.BadParameter(f"--set {k}: value {v!r} is not a number") from None
+    return out
+
+
+@app.command()
+def simulate(
+    forcing: Path = typer.Option(..., "--forcing", help="HRLDAS single-point .dat, or CSV/NetCDF with a UTC time column"),
+    out: Path = typer.Option(..., "--out", help="OUT.csv or OUT.nc"),
+    namelist: Optional[Path] = typer.Option(None, "--namelist", help="HRLDAS namelist.hrldas for physics options"),
+    table: Optional[Path] = typer.Option(None, "--table", help="NoahmpTable.TBL (default: the packaged v5 table path)"),
+    set_: List[str] = typer.Option([], "--set", help="NAME=VALUE parameter override for all cells"),
+    precision: str = typer.Option("float32", "--precision", help="float32 or float64"),
+    lat: Optional[float] = typer.Option(None, help="latitude for table forcing [deg]"),
+    lon: Optional[float] = typer.Option(None, help="longitude for table forcing [deg]"),
+    veg_class: Optional[int] = typer.Option(None, help="MODIS vegetation class for table forcing"),
+    soil_class: Optional[int] = typer.Option(None, help="STAS soil class for table forcing"),
+):
+    """Run the Noah-MP column model and write HRLDAS-named outputs."""
+    from .runner import run_simulate_command
+
+    recs = run_simulate_command(forcing=forcing, out=out, namelist=namelist, table=table,
+                                overrides=_parse_sets(set_), precision=precision,
+                                lat=lat, lon=lon, veg_class=veg_class, soil_class=soil_class)
+    typer.echo(f"wrote {out} ({recs} steps)")
+
+
+@app.command()
+def bench(
+    out: Path = typer.Option(Path("bench_out"), "--out"),
+    quick: bool = typer.Option(False, "--quick", help="small sizes, for a smoke test"),
+):
+    """Throughput (cell-steps/s) and peak memory, forward and forward+gradient."""
+    from .bench import run_bench
+
+    run_bench(out, quick=quick)
+
+
+@app.command()
+def demo(out: Path = typer.Option(Path("demo_out"), "--out")):
+    """The main job on embedded (synthetic) data: simulate, learn parameters, report."""
+    from .demo import run_demo
+
+    run_demo(out)
+
+
+def main():  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
