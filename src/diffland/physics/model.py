@@ -43,7 +43,7 @@ STATE_KEYS = (
 OUTPUT_KEYS = (
     "SMC", "SH2O", "STC", "SNEQV", "SNOWH", "LH", "HFX", "FIRA", "FSA", "GRDFLX", "TRAD", "TG", "TV",
     "ECAN", "ETRAN", "EDIR", "RUNSF", "RUNSB", "CANLIQ", "CANICE", "ZWT", "WA", "FSNO", "ALBEDO",
-    "LAI", "SAI", "FVEG", "QINSUR", "SNDISCARD",
+    "LAI", "SAI", "FVEG", "QINSUR", "SNDISCARD", "CANDISCARD",
 )
 
 
@@ -201,6 +201,9 @@ def step(state: dict, ft: dict, params: dict, options: Options, lat):
         "ZWT": so["ZWT"], "WA": so["WA"], "FSNO": fsno, "ALBEDO": rad["ALBEDO"],
         "LAI": ph["LAI"], "SAI": ph["SAI"], "FVEG": ph["FVEG"], "QINSUR": sw["QINSUR"],
         "SNDISCARD": sw["SNDISCARD"],
+        # Canopy water Noah-MP zeroes when it falls to <= 1e-6 mm (CanopyHydrology); like
+        # SNDISCARD it leaves the column without a flux, so the water budget counts it [mm].
+        "CANDISCARD": (ci["CANLIQ"] + ci["CANICE"]) - ch["ECAN"] * dt - (ch["CANLIQ"] + ch["CANICE"]),
     }
     return new, out
 

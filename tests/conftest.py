@@ -1,0 +1,35 @@
+"""Shared fixtures: where the real data lives, and a Bondville case loader."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+BONDVILLE_DAT = SHARED / "hrldas_single_point" / "single_point" / "bondville_1998.dat"
+REFERENCE = SHARED / "noahmp_reference"
+
+
+def need(path: Path):
+    if not path.exists():
+        pytest.skip(f"real data not found at {path} (../shared/data is absent)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def bondville():
+    """The Bondville 1998 case: (time, forcing (time,1), site, initial, params-builder)."""
+    need(BONDVILLE_DAT)
+    from diffland.runner import load_case
+
+    time, f, site, initial, soil_dz = load_case(BONDVILLE_DAT)
+    return {"time": time, "forcing": f, "site": site, "initial": initial, "soil_dz": soil_dz}
+
+
+def bondville_params(site, ncell=1, dtype=np.float64, **kw):
+    from diffland.parameters import build_params, default_table
+
+    return build_params(soil_class=np.full(ncell, site["soil_class"]), veg_class=np.full(ncell, site["veg_class"]),
+                        table=default_table(), shdmax=np.full(ncell, float(site["SHDMAX"])),
+                        tbot=np.full(ncell, float(site["TBOT"])), dtype=dtype, **kw)
