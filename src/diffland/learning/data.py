@@ -138,9 +138,10 @@ def default_params_from_dataset(ds: xr.Dataset, options=None, table=None) -> dic
                          "default parameters from")
     from diffland.parameters.build import build_params  # the parameters layer
 
-    if table is None:
-        raise ValueError("default parameters from soil_class/veg_class need a Noah-MP table: set data.table "
-                         "(e.g. ../shared/data/noahmp_tables/v5/NoahmpTable.TBL)")
+    if table is None:  # the default v5 table (DIFFLAND_TABLE or ../shared/data/...), clear error if absent
+        from diffland.parameters import default_table
+
+        table = default_table()
     kw = dict(soil_class=np.asarray(ds["soil_class"].values), veg_class=np.asarray(ds["veg_class"].values),
               table=table, nsoil=options.nsoil if options is not None else 4)
     for name, key in (("shdmax", "shdmax"), ("SHDMAX", "shdmax"), ("tbot", "tbot"), ("TBOT", "tbot")):
