@@ -33,3 +33,14 @@ def bondville_params(site, ncell=1, dtype=np.float64, **kw):
     return build_params(soil_class=np.full(ncell, site["soil_class"]), veg_class=np.full(ncell, site["veg_class"]),
                         table=default_table(), shdmax=np.full(ncell, float(site["SHDMAX"])),
                         tbot=np.full(ncell, float(site["TBOT"])), dtype=dtype, **kw)
+
+
+@pytest.fixture(scope="module")
+def x64_module():
+    """Enable float64 for one test module and restore the previous setting afterwards."""
+    import jax
+
+    old = bool(jax.config.jax_enable_x64)
+    jax.config.update("jax_enable_x64", True)
+    yield
+    jax.config.update("jax_enable_x64", old)

@@ -27,7 +27,7 @@ from diffland.physics.energy_flux import (derived_forcing, esat_select,
                                           surface_energy)
 from diffland.physics.options import Options
 
-jax.config.update("jax_enable_x64", True)
+pytestmark = pytest.mark.usefixtures("x64_module")  # float64 for this module only
 
 REF = Path(__file__).resolve().parents[2] / "shared" / "data"
 CSV = REF / "noahmp_reference" / "bondville_default.csv.gz"

@@ -10,7 +10,7 @@ from diffland.physics.options import Options
 from diffland.physics.phenology import monthly_interp, phenology
 from diffland.physics.solar import julian_day
 
-jax.config.update("jax_enable_x64", True)
+pytestmark = pytest.mark.usefixtures("x64_module")  # float64 for this module only
 
 REF = Path(__file__).resolve().parents[2] / "shared" / "data"
 CSV = REF / "noahmp_reference" / "bondville_default.csv.gz"

@@ -13,7 +13,7 @@ from diffland.physics.phenology import phenology
 from diffland.physics.radiation import emissivity, radiation, snow_age
 from diffland.physics.solar import cos_zenith, julian_day
 
-jax.config.update("jax_enable_x64", True)
+pytestmark = pytest.mark.usefixtures("x64_module")  # float64 for this module only
 
 REF = Path(__file__).resolve().parents[2] / "shared" / "data"
 CSV = REF / "noahmp_reference" / "bondville_default.csv.gz"

@@ -14,7 +14,7 @@ from diffland.physics.snow import ice_fraction, snow_cover_fraction, snow_water
 from diffland.physics.soil_temperature import soil_snow_temperature
 from diffland.physics.thermal_properties import thermal_properties
 
-jax.config.update("jax_enable_x64", True)
+pytestmark = pytest.mark.usefixtures("x64_module")  # float64 for this module only
 
 REF = Path(__file__).resolve().parents[2] / "shared" / "data"
 CSV = REF / "noahmp_reference" / "bondville_default.csv.gz"

@@ -10,7 +10,7 @@ import pytest
 from diffland.physics import aerodynamics as aero
 from diffland.physics import stomata
 
-jax.config.update("jax_enable_x64", True)
+pytestmark = pytest.mark.usefixtures("x64_module")  # float64 for this module only
 
 BB = dict(VCMX25=80.0, MP=9.0, BP=2.0e3, QE25=0.06, KC25=30.0, KO25=3.0e4, AKC=2.1, AKO=1.2,
           AVCMX=2.4, C3PSN=1.0, FOLNMX=1.5, CO2=395.0e-6, O2=0.209)

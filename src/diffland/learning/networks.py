@@ -302,7 +302,10 @@ class GZ(eqx.Module):
         self.pool = pool
 
     def _one(self, attrs, seq):  # attrs (n_attr,), seq (days, n_seq)
-        h0 = (jnp.zeros(self.hidden_size, attrs.dtype), jnp.zeros(self.hidden_size, attrs.dtype))
+        # compute in the weights' dtype (the network may have been built with x64 enabled)
+        wdt = self.cell.weight_hh.dtype
+        attrs, seq = attrs.astype(wdt), seq.astype(wdt)
+        h0 = (jnp.zeros(self.hidden_size, wdt), jnp.zeros(self.hidden_size, wdt))
 
         def step(carry, x):
             carry = self.cell(jnp.concatenate([x, attrs]), carry)

@@ -436,7 +436,12 @@ def surface_energy_vegetated(*, sfctmp, q2, eair, rhoair, ur, lwdn, sfcprs, tv, 
         out["last"] = c["last"] | ((n >= 5) & (jnp.abs(dtv) <= 0.01))
         return out
 
-    cN = jax.lax.fori_loop(0, 20, iterate, c0)
+    def iterate_unless_all_done(i, c):
+        # Once every cell has met Noah-MP's exit rule, the remaining iterations would only
+        # copy the carry (the updates are masked per cell), so skip them. Same values, less work.
+        return jax.lax.cond(jnp.all(c["done"]), lambda c: c, lambda c: iterate(i, c), c)
+
+    cN = jax.lax.fori_loop(0, 20, iterate_unless_all_done, c0)
     tvf, tahf, eahf = cN["TV"], cN["TAH"], cN["EAH"]
     rahg, rawg = cN["RAHG"], cN["RAWG"]
 

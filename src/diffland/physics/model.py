@@ -209,7 +209,7 @@ def step(state: dict, ft: dict, params: dict, options: Options, lat):
 
 
 def run(state0: dict, forcing: dict, params: dict, options: Options, lat, checkpoint: bool = True,
-        first_step: bool = True, outputs=OUTPUT_KEYS):
+        first_step: bool = True, outputs=OUTPUT_KEYS, chunk: int | None = None):
     """Scan ``step`` over the leading (time) axis of ``forcing``.
 
     Args:
@@ -217,10 +217,16 @@ def run(state0: dict, forcing: dict, params: dict, options: Options, lat, checkp
         forcing: T2D, Q2D, U2D, V2D, PSFC, SWDOWN, LWDOWN, RAINRATE, COSZ: (time, cells);
             JULIAN, YEARLEN: (time,).
         params, options, lat: see ``step``.
-        checkpoint: wrap the step in ``jax.checkpoint`` (recompute in the backward pass).
+        checkpoint: wrap the step in ``jax.checkpoint`` (recompute it in the backward pass), so
+            reverse mode keeps one state per step instead of every intermediate of every step.
         first_step: treat the first step of this window as the model's first step
             (Noah-MP's first-step re-guess of EAH/TAH); False when continuing a run.
         outputs: which outputs to keep per step (fewer = less memory).
+        chunk: with ``checkpoint``, two-level (nested) checkpointing: the time axis is cut into
+            chunks of ``chunk`` steps, only chunk-boundary states are kept for the backward pass
+            and each chunk is recomputed when its turn comes. Memory for states then grows as
+            T/chunk + chunk (about 2*sqrt(T) for chunk = sqrt(T)) instead of T, for one more
+            forward pass of compute. ``None``: one level.
     Returns:
         (final_state, outputs dict of arrays with a leading time axis).
     """
@@ -236,7 +242,23 @@ def run(state0: dict, forcing: dict, params: dict, options: Options, lat, checkp
 
     if checkpoint:
         body = jax.checkpoint(body)
-    return jax.lax.scan(body, state0, xs)
+    if not (checkpoint and chunk and 1 < chunk < nt):
+        return jax.lax.scan(body, state0, xs)
+
+    n_chunks, rest = divmod(nt, chunk)
+    head = jax.tree_util.tree_map(lambda a: a[: n_chunks * chunk].reshape((n_chunks, chunk) + a.shape[1:]), xs)
+
+    @jax.checkpoint
+    def chunk_body(s, xc):
+        return jax.lax.scan(body, s, xc)
+
+    s, out = jax.lax.scan(chunk_body, state0, head)
+    out = jax.tree_util.tree_map(lambda a: a.reshape((n_chunks * chunk,) + a.shape[2:]), out)
+    if rest:
+        tail = jax.tree_util.tree_map(lambda a: a[n_chunks * chunk:], xs)
+        s, out_t = jax.lax.scan(body, s, tail)
+        out = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a, b]), out, out_t)
+    return s, out
 
 
 @partial(jax.jit, static_argnames=("options", "checkpoint"))
