@@ -254,7 +254,13 @@ def soil_water(*, SH2O, SMC, QINSUR, QSEVA, ETRANI, params, options: Options, dt
     # Noah-MP's SoilMoisture is the (possibly stale) entry value in the first sub-step
     carry0 = (jnp.stack(sh2o), SMC, jnp.zeros_like(SMC), satexc, zero, zero, zero)
     its = jnp.arange(6, dtype=QINSUR.dtype)
-    (sh2o_a, _, wcnd_last, satexc, drain_acc, runsrf_acc, pddum_acc), _ = jax.lax.scan(substep, carry0, its)
+    def substep_unless_idle(carry, it):
+        # sub-steps 4-6 are masked off in every cell where niter = 3; when that holds for all
+        # cells, skip their work (identical values, about half the solver cost)
+        return jax.lax.cond(jnp.all(it >= niter), lambda c, i: (c, None), substep, carry, it)
+
+    (sh2o_a, _, wcnd_last, satexc, drain_acc, runsrf_acc, pddum_acc), _ = jax.lax.scan(
+        substep_unless_idle, carry0, its)
     sh2o = [sh2o_a[k] for k in range(n)]
 
     # 5. step means, m/s -> mm/s

@@ -1,0 +1,54 @@
+"""Data parallelism over the cell axis with ``jax.sharding``.
+
+Noah-MP columns are independent, so the cell axis (the last axis of every per-cell array)
+can be split across devices with no communication inside the physics. ``cell_mesh`` builds
+a 1-D mesh over the available devices (GPUs, or CPU "devices" made with
+``XLA_FLAGS=--xla_force_host_platform_device_count=N``); ``shard_cells`` places a pytree so
+that its last axis is split over the mesh and every other axis is replicated. Jitted
+functions of sharded inputs then run in parallel (GSPMD); reductions over cells (losses)
+become cross-device all-reduces automatically.
+
+Multi-host: call ``jax.distributed.initialize()`` first on every host; ``jax.devices()``
+then lists the devices of all hosts and the same code shards over all of them.
+"""
+from __future__ import annotations
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+AXIS = "cells"
+
+
+def cell_mesh(devices=None) -> Mesh:
+    """A 1-D mesh named ``cells`` over ``devices`` (default: all devices)."""
+    devs = np.asarray(devices if devices is not None else jax.devices())
+    return Mesh(devs.reshape(-1), (AXIS,))
+
+
+def cell_sharding(ndim: int, mesh: Mesh) -> NamedSharding:
+    """Sharding that splits the last of ``ndim`` axes over the mesh (scalars replicated)."""
+    if ndim == 0:
+        return NamedSharding(mesh, P())
+    return NamedSharding(mesh, P(*([None] * (ndim - 1) + [AXIS])))
+
+
+def shard_cells(tree, mesh: Mesh, ncells: int | None = None):
+    """Place every array of ``tree`` with its last axis split over ``mesh``.
+
+    Arrays whose last axis is not the cell axis (e.g. per-step scalars such as JULIAN of
+    shape (time,)) are replicated when ``ncells`` is given and does not match.
+    The number of cells must be divisible by the number of devices.
+    """
+    n = mesh.devices.size
+
+    def put(a):
+        a = jax.numpy.asarray(a)
+        is_cell = a.ndim > 0 and (ncells is None or a.shape[-1] == ncells)
+        if is_cell and a.shape[-1] % n:
+            raise ValueError(f"{a.shape[-1]} cells cannot be split evenly over {n} devices; "
+                             "pad the cell axis to a multiple of the device count")
+        return jax.device_put(a, cell_sharding(a.ndim if is_cell else 0, mesh) if is_cell
+                              else NamedSharding(mesh, P()))
+
+    return jax.tree_util.tree_map(put, tree)
