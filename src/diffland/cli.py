@@ -17,6 +17,26 @@ except ImportError:  # pragma: no cover - only while the data layer is absent
     pass
 
 
+try:  # parameter learning: diffland train / diffland evaluate
+    from .cli_learning import evaluate_cmd as _evaluate_cmd
+    from .cli_learning import train_cmd as _train_cmd
+
+    app.command("train", help="Learn Noah-MP parameters through the physics (writes a run directory).")(_train_cmd)
+    app.command("evaluate", help="Transfer check: default vs learned parameters in float64 physics.")(_evaluate_cmd)
+except ImportError:  # pragma: no cover
+    pass
+
+try:  # export and classic calibration
+    from . import cli_export as _cli_export
+
+    if hasattr(_cli_export, "export_cmd"):
+        app.command("export", help="Export learned parameters: netcdf | hrldas | table.")(_cli_export.export_cmd)
+    if hasattr(_cli_export, "calibrate_cmd"):
+        app.command("calibrate", help="Derivative-free calibration baseline (DDS / SCE-UA).")(_cli_export.calibrate_cmd)
+except ImportError:  # pragma: no cover
+    pass
+
+
 def _parse_sets(sets: List[str]) -> dict:
     out = {}
     for s in sets or []:
