@@ -19,6 +19,7 @@ m). Options read: ``frz`` (1 only), ``soil_dz``, ``dt``.
 """
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 
 from diffland.physics.constants import GRAV, HFUS, TFRZ
@@ -84,7 +85,13 @@ def phase_change(*, STC, SMC, SH2O, TSNO, SNICE, SNLIQ, SNEQV, SNOWH, ISNOW, FAC
     mice0 = jnp.concatenate([jnp.where(has, SNICE, 0.0)[None], sice], axis=0)
     mliq0 = jnp.concatenate([jnp.where(has, SNLIQ, 0.0)[None], sliq], axis=0)
     mtot = mice0 + mliq0
-    sc = supercooled_liquid(STC, params) * dzs * 1000.0
+    # Custom backward rule (forward exact): the supercooled-liquid limit has an unbounded slope
+    # in temperature just below freezing ((TFRZ - T)^(-1/BEXP)); through latent heat it feeds back
+    # on the temperature of the next step, and back-propagated over days this loop grows the
+    # gradient without bound (1e38 after 10 days in a freezing-thawing deep layer, NaN in float32).
+    # The temperature path into the limit is therefore cut in the backward pass; its dependence
+    # on BEXP, SMCMAX and PSISAT keeps its exact gradient.
+    sc = supercooled_liquid(jax.lax.stop_gradient(STC), params) * dzs * 1000.0
     supc = jnp.concatenate([jnp.zeros_like(SNEQV)[None], sc], axis=0)
     T0 = jnp.concatenate([TSNO[None], STC], axis=0)
     active = jnp.concatenate([has[None], jnp.ones((nsoil,) + has.shape, dtype=bool)], axis=0)
