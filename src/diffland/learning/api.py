@@ -113,7 +113,8 @@ def _prepare_kw(cfg, default_params_fn):
 
 
 def train(config, dataset: Optional[xr.Dataset] = None, *, model=None, default_params_fn: Optional[Callable] = None,
-          resume: bool = False, run_dir=None, on_epoch_end: Optional[Callable] = None) -> Path:
+          resume: bool = False, run_dir=None, on_epoch_end: Optional[Callable] = None,
+          nan_policy: str = "raise") -> Path:
     """Train a parameter network; returns the run directory (layout in the module docstring).
 
     Args:
@@ -125,6 +126,9 @@ def train(config, dataset: Optional[xr.Dataset] = None, *, model=None, default_p
             the configuration must match the echoed one except ``optim.epochs`` / ``optim.progress``.
         run_dir: overrides ``output_dir``.
         on_epoch_end: ``fn(epoch, record)`` called after each epoch's checkpoint is written.
+        nan_policy: ``"raise"`` (default: the NaN guard raises ``NonFiniteError`` naming cell and step) or
+            ``"skip"`` (a step with a finite loss and state but a non-finite gradient is skipped and recorded,
+            see :meth:`Trainer._can_skip`; non-finite model outputs still raise).
     """
     t0 = _time.time()
     cfg = as_config(config)
@@ -160,7 +164,7 @@ def train(config, dataset: Optional[xr.Dataset] = None, *, model=None, default_p
          "seed": cfg.seed, "val_split": cfg.optim.val_split}, indent=1, default=_py))
 
     tr = Trainer(cfg, prep_tr, prep_val, options, model, obs_stats=(norm.obs_mean, norm.obs_std),
-                 run_dir=run_dir, n_attr=n_attr, n_seq=n_seq)
+                 run_dir=run_dir, n_attr=n_attr, n_seq=n_seq, nan_policy=nan_policy)
     learner, history = tr.fit(resume=resume, on_epoch_end=on_epoch_end)
     atomic_write_bytes(run_dir / "model.eqx", _serialise(learner))
     learned = apply(run_dir, ds, default_params_fn=default_params_fn, _options=options)
@@ -175,7 +179,7 @@ def train(config, dataset: Optional[xr.Dataset] = None, *, model=None, default_p
     summary = {"seed": cfg.seed, "epochs_run": len(history), "best_epoch": st.get("best_epoch"),
                "best_value": st.get("best_value"), "stopped_early": bool(st.get("stopped")),
                "windows_per_batch": tr.n_win, "window_steps": tr.W, "spinup_steps": tr.spin_steps,
-               "steps_not_trained": int(prep_tr.forcing["T2D"].shape[0] - tr.n_win_all * tr.W),
+               "nan_skips": st.get("nan_skips", []), "steps_not_trained": int(prep_tr.forcing["T2D"].shape[0] - tr.n_win_all * tr.W),
                "wall_seconds": round(_time.time() - t0, 2), "final_train_loss": history[-1]["train_loss"]
                if history else None}
     atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=1, default=_py))
@@ -253,7 +257,8 @@ def apply(run_dir, dataset: xr.Dataset, *, period=None, default_params_fn: Optio
     params, extra = layout.to_physical(raw, defaults, abf)
     changed = sorted({s.key for s in layout.specs} | (
         {"DWSAT", "SMCWLT", "SMCDRY", "SMCREF"} & set(params) if layout.derived and any(
-            s.key in ("BEXP", "SMCMAX", "DKSAT", "PSISAT") for s in layout.specs) else set()))
+            s.key in ("BEXP", "SMCMAX", "DKSAT", "PSISAT") for s in layout.specs) else set()) | (
+        {"HVB"} & set(params) if any(s.key == "HVT" for s in layout.specs) else set()))
     out = xr.Dataset(coords={"cell": ids, "lat": ("cell", prep.lat), "lon": ("cell", prep.lon)})
     for k in changed:
         v = np.asarray(params[k])

@@ -236,6 +236,12 @@ class OutputLayout:
             else:
                 p = jnp.broadcast_to(v, d.shape) if d.ndim > 1 else v
             params[key] = p.astype(d.dtype) if jnp.issubdtype(d.dtype, jnp.floating) else p
+        if any(s.key == "HVT" for s in self.specs) and "HVB" in params and "HVT" in defaults:
+            # canopy geometry: scale the canopy bottom HVB with HVT (same ratio as the table), so that a
+            # learned HVT below the table HVB cannot give a negative canopy thickness (NaN in radiation)
+            h0 = jnp.asarray(defaults["HVT"])
+            fac = jnp.where(h0 > 0, params["HVT"] / jnp.where(h0 > 0, h0, 1.0), 1.0)
+            params["HVB"] = (jnp.asarray(defaults["HVB"]) * fac).astype(params["HVB"].dtype)
         if self.derived and any(s.key in _PRIMARY_SOIL for s in self.specs) and all(
                 k in params for k in _PRIMARY_SOIL):
             der = derive_soil(params["BEXP"], params["SMCMAX"], params["DKSAT"], params["PSISAT"])

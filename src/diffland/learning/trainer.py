@@ -230,7 +230,10 @@ class Trainer:
     """
 
     def __init__(self, cfg, train: Prepared, val: Optional[Prepared], options, model=None, *, obs_stats=(0.0, 1.0),
-                 run_dir=None, n_attr=None, n_seq=0):
+                 run_dir=None, n_attr=None, n_seq=0, nan_policy: str = "raise"):
+        if nan_policy not in ("raise", "skip"):
+            raise ValueError(f"nan_policy must be 'raise' or 'skip', got {nan_policy!r}")
+        self.nan_policy = nan_policy
         self.cfg, self.train, self.val, self.options = cfg, train, val, options
         self.model = model if model is not None else default_model()
         self.runner = Runner(self.model, options)
@@ -520,6 +523,27 @@ class Trainer:
                 step = step0 + int(np.asarray(win["idx"])[days[lo], c])
         _err("gradient", int(cells[c]), step, "gradient")
 
+    # ---- NaN policy "skip" ------------------------------------------------------------------------------
+    def _can_skip(self, loss, st2) -> bool:
+        """With ``nan_policy="skip"``: a step whose loss and carried state are finite but whose gradient is not
+        is skipped (no update; recorded with its cells in the checkpoint state ``nan_skips`` and the metrics
+        column ``skipped_steps``); anything else still raises through the NaN guard."""
+        if self.nan_policy != "skip" or not np.isfinite(float(loss)):
+            return False
+        return all(bool(np.all(np.isfinite(np.asarray(x)))) for x in jax.tree_util.tree_leaves(st2)
+                   if np.issubdtype(np.asarray(x).dtype, np.floating))
+
+    def _bad_cells(self, learner, state0, b, win, first) -> list:
+        """Batch positions of the cells whose parameter gradients are non-finite (one extra gradient pass)."""
+        raw, params, extra = self._params_of(learner, b)
+        g = self._grad_params(params, state0, b, win, extra, raw, win["obs"], first)
+        badc = np.zeros(self.B, bool)
+        for v in jax.tree_util.tree_leaves(g):
+            vv = np.asarray(v)
+            if vv.ndim >= 1 and vv.shape[-1] == self.B:
+                badc |= ~np.isfinite(vv.reshape(-1, self.B)).all(0)
+        return [int(c) for c in np.nonzero(badc & np.asarray(b["cmask"]))[0]]
+
     # ---- the loop ------------------------------------------------------------------------------------
     def fit(self, *, resume: bool = False, on_epoch_end: Optional[Callable] = None):
         """Train; returns (final learner, history). The final learner is the best one when validating."""
@@ -550,7 +574,7 @@ class Trainer:
         with _progress(cfg.optim.progress, total) as advance:
             for epoch in range(start, cfg.optim.epochs):
                 t0 = _time.time()
-                losses, datas, pens, gnorms = [], [], [], []
+                losses, datas, pens, gnorms, skips = [], [], [], [], []
                 for cells, cmask in self._cell_batches(epoch):
                     b = self._batch(self.train, cells, cmask=cmask)
                     use_init = self.layout.learn_initial_sm
@@ -570,14 +594,24 @@ class Trainer:
                         new = self._train_step(learner, opt_state, st, b, win, use_i, first)
                         learner2, opt_state2, st2, loss, data, pen, gnorm, finite = new
                         if not bool(finite):
-                            self._diagnose(learner, st, b, win, w, cells, epoch, use_i, first)
+                            if self._can_skip(loss, st2):
+                                bad = self._bad_cells(learner, st, b, win, first)
+                                skips.append({"epoch": epoch, "window": w, "step": int(w * self.W),
+                                              "cells": [_json_default(self.train.cell_ids[cells[c]])
+                                                        for c in bad]})
+                                learner2, opt_state2 = learner, opt_state  # update skipped, state carried
+                            else:
+                                self._diagnose(learner, st, b, win, w, cells, epoch, use_i, first)
                         learner, opt_state, st = learner2, opt_state2, st2
                         losses.append(float(loss)), datas.append(float(data)), pens.append(float(pen))
-                        gnorms.append(float(gnorm))
+                        if np.isfinite(float(gnorm)):
+                            gnorms.append(float(gnorm))
                         advance()
                 rec = {"epoch": epoch, "train_loss": float(np.mean(losses)), "train_data_loss": float(np.mean(datas)),
                        "train_penalty": float(np.mean(pens)), "grad_norm": float(np.mean(gnorms)),
-                       "n_steps": len(losses)}
+                       "n_steps": len(losses), "skipped_steps": len(skips)}
+                if skips:
+                    state.setdefault("nan_skips", []).extend(skips)
                 rec.update(self.validate(learner))
                 improved = False
                 if validating and cfg.optim.monitor in rec:
@@ -622,7 +656,7 @@ class Trainer:
 
     def _write_metrics(self, history):
         cols = ["epoch", "train_loss", "train_data_loss", "train_penalty", "val_loss", "val_rmse", "grad_norm",
-                "n_steps", "best", "seconds"]
+                "n_steps", "skipped_steps", "best", "seconds"]
         import io
 
         buf = io.StringIO()
