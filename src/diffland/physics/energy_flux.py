@@ -97,12 +97,7 @@ def esat_select(t):
     return jnp.where(warm, ew, ei), jnp.where(warm, dew, dei)
 
 
-def _p(params, key, ref, default=None):
-    if key in params:
-        return jnp.asarray(params[key], dtype=ref.dtype) * jnp.ones_like(ref)
-    if default is None:
-        raise KeyError(f"params is missing required key {key!r}")
-    return jnp.full_like(ref, default)
+_p = aero._p  # one parameter getter for the energy-balance modules
 
 
 def _top(params, key, ref):
