@@ -37,7 +37,7 @@ import yaml
 from ..config import TrainConfig, config_to_dict, dump_config, load_config, parse_config
 from .data import REGIME_NAMES, Normaliser, load_dataset, prepare, select_period, split_cells, steps_per_day
 from .networks import SOIL_PARAMS
-from .trainer import (Runner, Trainer, _deserialise, _serialise, atomic_write_bytes, atomic_write_text,
+from .trainer import (Runner, Trainer, _deserialise, _serialise, atomic_write_bytes, atomic_write_text, get_runner,
                       build_layout, default_model, make_learner, sample_obs)
 from .transfer import TransferResult, cell_metrics, enable_x64
 
@@ -180,7 +180,7 @@ def train(config, dataset: Optional[xr.Dataset] = None, *, model=None, default_p
                "best_value": st.get("best_value"), "stopped_early": bool(st.get("stopped")),
                "windows_per_batch": tr.n_win, "window_steps": tr.W, "spinup_steps": tr.spin_steps,
                "nan_skips": st.get("nan_skips", []), "steps_not_trained": int(prep_tr.forcing["T2D"].shape[0] - tr.n_win_all * tr.W),
-               "wall_seconds": round(_time.time() - t0, 2), "final_train_loss": history[-1]["train_loss"]
+               "devices": tr.n_devices, "wall_seconds": round(_time.time() - t0, 2), "final_train_loss": history[-1]["train_loss"]
                if history else None}
     atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=1, default=_py))
     return run_dir
@@ -316,7 +316,8 @@ def _params_from(learned, defaults: dict, ids) -> dict:
 def transfer_check(source: Union[str, Path, xr.Dataset, Mapping], data: xr.Dataset, periods=None, *,
                    model=None, options=None, default_params_fn: Optional[Callable] = None, spinup_days=None,
                    spinup_cycles=None, window_days=None, obs_var=None, overpass_hour=None, groups=None,
-                   precision: str = "float64", min_obs: int = 2) -> TransferResult:
+                   precision: str = "float64", min_obs: int = 2, which=("default", "learned"),
+                   return_series: bool = False) -> TransferResult:
     """Re-run the physics with default and with learned parameters (no a/b) and score both against obs.
 
     Args:
@@ -330,6 +331,9 @@ def transfer_check(source: Union[str, Path, xr.Dataset, Mapping], data: xr.Datas
         groups: optional dict cell id -> group name (default from the run's ``splits.json``, else ``all``).
         precision: ``"float64"`` (default, ``jax_enable_x64`` inside a context manager, restored afterwards)
             or ``"float32"``.
+        which: the parameter sets to run, a subset of ``("default", "learned")``.
+        return_series: keep the simulated top-layer series at the observation days in ``result.series``
+            (``{"obs_time", "cell", "obs", <which>...}``, arrays (days, cells)).
     Returns:
         :class:`~diffland.learning.transfer.TransferResult` (per-cell RMSE, ubRMSE, bias, R for default and
         learned parameters, per period, cell group and aridity class).
@@ -389,11 +393,16 @@ def transfer_check(source: Union[str, Path, xr.Dataset, Mapping], data: xr.Datas
     dtype = np.float64 if precision == "float64" else np.float32
     sims = {}
     with enable_x64(precision == "float64"):
-        runner = Runner(model, options)
+        runner = get_runner(model, options)
         forcing = {k: jnp.asarray(v, dtype) for k, v in prep.forcing.items()}
         lat = jnp.asarray(prep.lat, dtype)
         initial = {k: jnp.asarray(v, dtype) for k, v in prep.initial.items()}
-        for name, pr, frac in (("default", prep.defaults, None), ("learned", p_learned, init_frac)):
+        runs = {"default": (prep.defaults, None), "learned": (p_learned, init_frac)}
+        bad = sorted(set(which) - set(runs))
+        if bad or not which:
+            raise ValueError(f"transfer_check: which={which!r}; choose from {sorted(runs)}")
+        for name in which:
+            pr, frac = runs[name]
             params = {k: jnp.asarray(v, dtype) for k, v in pr.items()}
             state = runner.initial_state(initial, params, None if frac is None else jnp.asarray(frac, dtype))
             if frac is None:
@@ -411,4 +420,7 @@ def transfer_check(source: Union[str, Path, xr.Dataset, Mapping], data: xr.Datas
             m = cell_metrics(sim[sel], prep.obs[sel].astype(np.float64), min_obs=min_obs)
             rows.append(pd.DataFrame({"period": pname, "params": which, "cell": ids, "lat": prep.lat,
                                       "lon": prep.lon, "group": grp, "regime": regime, **m}))
-    return TransferResult.build(pd.concat(rows, ignore_index=True), precision)
+    res = TransferResult.build(pd.concat(rows, ignore_index=True), precision)
+    if return_series:
+        res.series = {"obs_time": obs_t, "cell": ids, "obs": prep.obs.astype(np.float64), **sims}
+    return res

@@ -53,7 +53,7 @@ from .data import Prepared
 from .losses import bound_penalty_params, bound_penalty_raw, compute_loss, per_cell_metric
 from .networks import Learner, OutputLayout, make_network
 
-__all__ = ["NonFiniteError", "Trainer", "Runner", "atomic_write_bytes", "atomic_write_text", "default_model",
+__all__ = ["NonFiniteError", "Trainer", "Runner", "get_runner", "atomic_write_bytes", "atomic_write_text", "default_model",
            "build_layout"]
 
 
@@ -179,6 +179,21 @@ class Runner:
         return np.concatenate(tops, 0)[:T]
 
 
+_RUNNERS: dict = {}
+
+
+def get_runner(model, options) -> Runner:
+    """A shared :class:`Runner` per (model, options), so that repeated transfer checks in one process (e.g. the
+    experiment matrix) reuse the compiled forward passes instead of compiling them again."""
+    key = (id(model), options)
+    hit = _RUNNERS.get(key)
+    if hit is None or hit[0] is not model:
+        if len(_RUNNERS) > 16:
+            _RUNNERS.clear()
+        hit = _RUNNERS[key] = (model, Runner(model, options))
+    return hit[1]
+
+
 def run_kwargs(model, first: bool, outputs) -> dict:
     """Optional keyword arguments of ``model.run`` beyond the promised six, when it accepts them:
     ``first_step`` (this window starts right after ``init_state``; False when a state is carried) and
@@ -263,7 +278,39 @@ class Trainer:
         self._win_days = self._assign_days(train.obs_idx)
         self.Dw = max([len(d) for d in self._win_days] + [1])
         self._optim = self._make_optimizer()
+        self.mesh = None
+        if cfg.model.shard_cells and len(jax.devices()) > 1:
+            from diffland.parallel import cell_mesh
+
+            self.mesh = cell_mesh()
+            nd = self.mesh.devices.size
+            if self.B % nd:
+                raise ValueError(f"model.shard_cells: the minibatch of {self.B} cells (optim.batch_cells) cannot be "
+                                 f"split evenly over {nd} devices; use a multiple of {nd}")
+        self.n_devices = 1 if self.mesh is None else int(self.mesh.devices.size)
         self._build_steps()
+
+    def _put(self, tree, name: str = ""):
+        """Place a batch / window / state on the devices: cell axis split over the mesh (``model.shard_cells``),
+        per-step arrays (``JULIAN``, ``YEARLEN``) and scalars replicated.  No-op on one device."""
+        if self.mesh is None:
+            return tree
+        from jax.sharding import NamedSharding, PartitionSpec as P
+
+        from diffland.parallel import AXIS
+
+        if isinstance(tree, dict):
+            return {k: self._put(v, k) for k, v in tree.items()}
+        a = tree
+        if name == "attrs":
+            spec = P(AXIS, None)
+        elif name == "seq":
+            spec = P(None, AXIS, None)
+        elif getattr(a, "ndim", 0) == 0 or name in ("JULIAN", "YEARLEN"):
+            spec = P()
+        else:
+            spec = P(*([None] * (a.ndim - 1)), AXIS)
+        return jax.device_put(a, NamedSharding(self.mesh, spec))
 
     # ---- set-up ---------------------------------------------------------------------------------
     def _make_optimizer(self):
@@ -576,18 +623,20 @@ class Trainer:
                 t0 = _time.time()
                 losses, datas, pens, gnorms, skips = [], [], [], [], []
                 for cells, cmask in self._cell_batches(epoch):
-                    b = self._batch(self.train, cells, cmask=cmask)
+                    b = self._put(self._batch(self.train, cells, cmask=cmask))
                     use_init = self.layout.learn_initial_sm
                     if not use_init:
                         _, params, extra = self._params_of(learner, b)
                         st = self.runner.initial_state(b["initial"], params, None)
-                        forcing = {k: (v[:, cells] if v.ndim == 2 else v) for k, v in self.train.forcing.items()}
+                        forcing = self._put({k: (v[:, cells] if v.ndim == 2 else v)
+                                             for k, v in self.train.forcing.items()})
                         st = self.runner.spinup(st, forcing, params, b["lat"], self.W, self.spin_steps,
                                                 cfg.optim.spinup_cycles)
                     else:
                         st = None
                     for w in range(self.n_win):
                         win, _ = self._window(self.train, cells, w)
+                        win = self._put(win)
                         use_i = use_init and w == 0
                         # the model's first step follows init_state only without spin-up, in window 0
                         first = w == 0 and (use_init or self.spin_steps == 0)

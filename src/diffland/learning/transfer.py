@@ -78,6 +78,7 @@ class TransferResult:
     per_cell: pd.DataFrame
     summary: dict
     precision: str = "float64"
+    series: Optional[dict] = None
 
     @classmethod
     def build(cls, per_cell: pd.DataFrame, precision="float64") -> "TransferResult":
