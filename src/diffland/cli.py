@@ -37,6 +37,29 @@ except ImportError:  # pragma: no cover
     pass
 
 
+experiment_app = typer.Typer(no_args_is_help=True, help="Reproducible experiments that write a report.")
+app.add_typer(experiment_app, name="experiment")
+
+
+@experiment_app.command("paper")
+def experiment_paper(
+    data: str = typer.Option(..., "--data", help="KIND:PATH, e.g. hydrodl:../shared/data/conus_smap[?cells=0:312:6]"),
+    out: Path = typer.Option(..., "--out", help="output folder (report.md, report.html, results.csv, figures)"),
+    quick: bool = typer.Option(False, "--quick", help="small preset (<= 8 cells, 90 days, 1 epoch): a smoke run"),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="training epochs per run"),
+    members: Optional[int] = typer.Option(None, "--members", help="ensemble members per cell for the surrogate"),
+    outer: Optional[int] = typer.Option(None, "--outer", help="surrogate outer iterations (re-train around the "
+                                                               "learned parameters)"),
+    only: List[str] = typer.Option([], "--only", help="run only these experiment ids (route|ab|loss)"),
+):
+    """The seed paper's experiment matrix: {surrogate, direct} x {a/b on, off} x {global, regime-balanced}."""
+    from .experiment.paper import run_paper
+
+    res = run_paper(data, out, quick=quick, experiments=only or None, epochs=epochs, members=members, outer=outer,
+                    log=typer.echo)
+    typer.echo(f"wrote {res['report'].get('report_md')}")
+
+
 def _parse_sets(sets: List[str]) -> dict:
     out = {}
     for s in sets or []:
