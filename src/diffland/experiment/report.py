@@ -312,7 +312,9 @@ def write_report(out_dir, cells: pd.DataFrame, *, series: dict, learned: dict, s
                f"Every run learns the same parameters with the same network; scores are medians over cells of the "
                f"per-cell RMSE against SMAP (m3/m3). 'In training model' = the model the run was trained with "
                f"(surrogate or float32 physics), a/b applied when on; 'after transfer' = learned parameters alone in "
-               f"the float64 reference physics. Total wall time {wall.get('total', float('nan')):.0f} s. "
+               f"the float64 reference physics. Wall time of this call {wall.get('total', float('nan')):.0f} s; "
+               f"training + scoring of all runs and the surrogate {wall.get('runs_and_surrogate', float('nan')):.0f} s "
+               f"(runs finished in an earlier call are reused). "
                f"Command: `{meta.get('command')}`.")
     sections.append(("What was run", [("p", run_txt)]))
     sections.append(("Results, test year, training cells", [("table", _table(res, "train"))]))
