@@ -187,6 +187,11 @@ class OptimConfig(_Strict):
     min_delta: float = Field(0.0, ge=0, description="improvement needed to reset the patience counter")
     progress: bool = True
     keep_checkpoints: int = Field(2, ge=1)
+    stream: bool = Field(False, description="larger-than-memory data: keep the forcing lazy (Dask/zarr) and read "
+                                            "one minibatch of cells at a time; minibatches are contiguous cell "
+                                            "blocks in shuffled order")
+    max_batches_per_epoch: Optional[int] = Field(None, ge=1, description="use only the first N minibatches of "
+                                                                         "each epoch (bounded demonstration runs)")
 
 
 class TrainConfig(_Strict):

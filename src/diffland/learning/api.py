@@ -148,8 +148,12 @@ def train(config, dataset: Optional[xr.Dataset] = None, *, model=None, default_p
     splits = _splits(cfg, ds)
     ids = _cells(ds)
     dtrain = select_period(ds, *cfg.data.train_period)
-    norm = Normaliser.fit(dtrain.isel(cell=splits["train"]), cfg.data.attributes, cfg.data.obs_var)
+    stream = bool(cfg.optim.stream)
+    norm = Normaliser.fit(dtrain.isel(cell=splits["train"]), cfg.data.attributes, cfg.data.obs_var,
+                          forcing_cells=64 if stream else None)
     kw = _prepare_kw(cfg, default_params_fn)
+    if stream:
+        kw["lazy"] = True
     prep_tr = prepare(dtrain.isel(cell=splits["train"]), norm, options, **kw)
     prep_val = prepare(dtrain.isel(cell=splits["val"]), norm, options, **kw) if len(splits["val"]) else None
     n_seq = norm.n_seq(cfg.network.use_obs_history) if cfg.network.kind == "gZ" else 0
@@ -245,6 +249,8 @@ def apply(run_dir, dataset: xr.Dataset, *, period=None, default_params_fn: Optio
             except ValueError:
                 ds = dataset
     kw = _prepare_kw(cfg, default_params_fn)
+    if cfg.network.kind == "gA":
+        kw["lazy"] = True  # only attributes and defaults are needed: never read the forcing
     prep = prepare(ds, norm, options, **kw)
     defaults = {k: jnp.asarray(v) for k, v in prep.defaults.items()}
     raw = learner.raw(jnp.asarray(prep.attrs), None if prep.seq is None else jnp.asarray(prep.seq))

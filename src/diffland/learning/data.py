@@ -187,7 +187,11 @@ class Normaliser:
     obs_std: float
 
     @classmethod
-    def fit(cls, ds: xr.Dataset, attributes: Optional[list], obs_var: str) -> "Normaliser":
+    def fit(cls, ds: xr.Dataset, attributes: Optional[list], obs_var: str,
+            forcing_cells: Optional[int] = None) -> "Normaliser":
+        """``forcing_cells``: compute the forcing statistics (used by gZ only) on the first ``forcing_cells``
+        cells (one contiguous block, so a chunked store reads few chunks; streaming: the forcing is not read
+        in full)."""
         if attributes is None:
             attributes = [v for v in _cell_dim_vars(ds) if v not in RESERVED_CELL_VARS
                           and not v.startswith(("param_", "init_")) and np.issubdtype(ds[v].dtype, np.number)]
@@ -198,8 +202,11 @@ class Normaliser:
             (ds.sizes["cell"], 0))
         am, asd = np.nanmean(A, 0), np.nanstd(A, 0)
         fm, fs = [], []
+        fds = ds
+        if forcing_cells is not None:
+            fds = ds.isel(cell=slice(0, forcing_cells))[list(FORCING_NAMES)].compute()
         for f in FORCING_NAMES:
-            x = np.asarray(ds[f].values, float)
+            x = np.asarray(fds[f].values, float)
             fm.append(float(np.nanmean(x)))
             fs.append(float(np.nanstd(x)))
         o = np.asarray(ds[obs_var].values, float)
@@ -300,6 +307,33 @@ class Prepared:
                         None if self.regime is None else self.regime[idx])
 
 
+def is_lazy(data: Prepared) -> bool:
+    """True when ``data`` came from ``prepare(..., lazy=True)`` (forcing not in memory)."""
+    return "COSZ" not in data.forcing or not isinstance(data.forcing["T2D"], np.ndarray)
+
+
+def materialise(data: Prepared, cells, options) -> Prepared:
+    """The minibatch ``cells`` of a lazy :class:`Prepared` with its forcing read into memory (float32),
+    ``COSZ`` computed and the default initial state filled in (explicit ``init_*`` values kept)."""
+    cells = np.asarray(cells)
+    sub = data.subset(cells)
+    lazy_keys = [k for k, v in sub.forcing.items() if hasattr(v, "dask")]
+    if lazy_keys:  # one compute for all variables: a generator/zarr chunk is read once, not once per variable
+        import dask
+
+        vals = dask.compute(*[sub.forcing[k] for k in lazy_keys])
+        sub.forcing = {**sub.forcing, **dict(zip(lazy_keys, vals))}
+    f = {k: (np.asarray(v, np.float32) if getattr(v, "ndim", 1) == 2 else np.asarray(v))
+         for k, v in sub.forcing.items()}
+    if "COSZ" not in f:
+        f["COSZ"] = np.asarray(time_inputs(sub.time, sub.lat, sub.lon)["COSZ"], np.float32)
+    init = {k: np.asarray(v, np.float32)
+            for k, v in initial_conditions(xr.Dataset(), sub.defaults, options, f["T2D"]).items()}
+    init.update(sub.initial)
+    sub.forcing, sub.initial = f, init
+    return sub
+
+
 def steps_per_day(ds: xr.Dataset) -> int:
     t = ds["time"].values.astype("datetime64[s]").astype(np.int64)
     if len(t) < 2:
@@ -312,10 +346,13 @@ def steps_per_day(ds: xr.Dataset) -> int:
 
 def prepare(ds: xr.Dataset, norm: Normaliser, options, *, obs_var="SMAP_AM", overpass_hour=6.0,
             network_kind="gA", use_obs_history=False, history_days=None, default_params_fn=None,
-            table=None, initial_from: Optional[xr.Dataset] = None) -> Prepared:
+            table=None, initial_from: Optional[xr.Dataset] = None, lazy: bool = False) -> Prepared:
     """Arrays for the whole of ``ds`` (already cut to cells / period).
 
     ``initial_from``: data set whose first steps define the default initial state (defaults to ``ds``).
+    ``lazy``: larger-than-memory data: the forcing stays as the data set's (Dask/zarr) arrays, ``COSZ`` is not
+    precomputed and ``initial`` holds only explicit ``init_*`` variables; :func:`materialise` fills a
+    minibatch of cells (the streaming trainer calls it per minibatch).
     """
     spd = steps_per_day(ds)
     dt = 86400 / spd
@@ -328,8 +365,16 @@ def prepare(ds: xr.Dataset, norm: Normaliser, options, *, obs_var="SMAP_AM", ove
     lat = np.asarray(ds["lat"].values, float)
     lon = np.asarray(ds["lon"].values, float)
     time = ds["time"].values
-    forcing = {f: np.asarray(ds[f].transpose("time", "cell").values, np.float32) for f in FORCING_NAMES}
-    if all(k in ds for k in ("COSZ", "JULIAN", "YEARLEN")):
+    if lazy:
+        forcing = {f: ds[f].transpose("time", "cell").data for f in FORCING_NAMES}
+        ti1 = time_inputs(time, lat[:1], lon[:1])
+        forcing.update({k: np.asarray(ti1[k], np.float32).reshape(len(time), -1)[:, 0]
+                        for k in ("JULIAN", "YEARLEN")})
+    else:
+        forcing = {f: np.asarray(ds[f].transpose("time", "cell").values, np.float32) for f in FORCING_NAMES}
+    if lazy:
+        ti = {}  # COSZ per minibatch (materialise)
+    elif all(k in ds for k in ("COSZ", "JULIAN", "YEARLEN")):
         ti = {"COSZ": ds["COSZ"].transpose("time", "cell").values, "JULIAN": ds["JULIAN"].values,
               "YEARLEN": ds["YEARLEN"].values}
     else:
@@ -351,8 +396,16 @@ def prepare(ds: xr.Dataset, norm: Normaliser, options, *, obs_var="SMAP_AM", ove
     fn = default_params_fn or default_params_from_dataset
     defaults = {k: np.asarray(v, np.float32) for k, v in fn(ds, options, table).items()}
     src = ds if initial_from is None else initial_from
-    initial = {k: np.asarray(v, np.float32)
-               for k, v in initial_conditions(src, defaults, options, forcing["T2D"]).items()}
+    if lazy:
+        initial = {}
+        for k in ("SMC", "STC", "TSK", "SNEQV", "SNOWH", "CANWAT"):
+            if f"init_{k}" in src:
+                da = src[f"init_{k}"]
+                initial[k] = np.asarray(da.transpose(*[d for d in da.dims if d != "cell"], "cell").values,
+                                        np.float32)
+    else:
+        initial = {k: np.asarray(v, np.float32)
+                   for k, v in initial_conditions(src, defaults, options, forcing["T2D"]).items()}
     regime = None
     if "aridity_class" in ds:
         regime = np.asarray(ds["aridity_class"].values, np.int32)

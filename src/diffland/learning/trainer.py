@@ -49,7 +49,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from .data import Prepared
+from .data import Prepared, is_lazy, materialise
 from .losses import bound_penalty_params, bound_penalty_raw, compute_loss, per_cell_metric
 from .networks import Learner, OutputLayout, make_network
 
@@ -425,7 +425,13 @@ class Trainer:
 
     def _cell_batches(self, epoch: int):
         n = self.train.ncell
-        perm = np.random.default_rng([self.cfg.seed, epoch]).permutation(n)
+        rng = np.random.default_rng([self.cfg.seed, epoch])
+        if self.cfg.optim.stream:
+            # contiguous blocks of cells in shuffled order: each minibatch reads few (cell-)chunks of the store
+            starts = rng.permutation(np.arange(0, n, self.B))
+            perm = np.concatenate([np.arange(s, min(s + self.B, n)) for s in starts])
+        else:
+            perm = rng.permutation(n)
         out = []
         for s in range(0, n, self.B):
             cells = perm[s:s + self.B]
@@ -435,6 +441,8 @@ class Trainer:
                 cmask[len(cells):] = False
                 cells = np.concatenate([cells, pad])
             out.append((cells, cmask))
+        if self.cfg.optim.max_batches_per_epoch is not None:
+            out = out[: self.cfg.optim.max_batches_per_epoch]
         return out
 
     # ---- forward evaluation --------------------------------------------------------------------------
@@ -447,8 +455,11 @@ class Trainer:
             n = len(cells)
             if n < self.B:
                 cells = np.concatenate([cells, np.full(self.B - n, cells[-1])])
-            b = self._batch(data, cells, pos=np.zeros(self.B, np.int64) if learner.ab_free is not None and
-                            data is not self.train else cells)
+            pos = np.zeros(self.B, np.int64) if learner.ab_free is not None and data is not self.train else cells
+            full, full_cells = data, cells
+            if is_lazy(data):
+                data, cells = materialise(full, cells, self.options), np.arange(len(cells))
+            b = self._batch(data, cells, pos=pos)
             raw, params, extra = self._params_of(learner, b)
             state = self.runner.initial_state(b["initial"], params, extra["init_sm_frac"])
             forcing = {k: (v[:, cells] if v.ndim == 2 else v) for k, v in data.forcing.items()}
@@ -456,6 +467,7 @@ class Trainer:
                                        self.cfg.optim.spinup_cycles)
             top = self.runner.top_series(state, forcing, params, b["lat"], self.W, first=self.spin_steps == 0)
             sims.append(sample_obs(top, data.obs_idx[:, cells])[:, :n])
+            data, cells = full, full_cells
             raws.append(np.asarray(raw)[:n])
             extras.append({k: (None if extra[k] is None else np.asarray(extra[k])[..., :n]) for k in ("a", "b")})
         sim = np.concatenate(sims, 1)
@@ -623,19 +635,22 @@ class Trainer:
                 t0 = _time.time()
                 losses, datas, pens, gnorms, skips = [], [], [], [], []
                 for cells, cmask in self._cell_batches(epoch):
-                    b = self._put(self._batch(self.train, cells, cmask=cmask))
+                    src, cl = self.train, cells
+                    if is_lazy(self.train):  # streaming: read this minibatch's forcing only
+                        src, cl = materialise(self.train, cells, self.options), np.arange(len(cells))
+                    b = self._put(self._batch(src, cl, pos=cells, cmask=cmask))
                     use_init = self.layout.learn_initial_sm
                     if not use_init:
                         _, params, extra = self._params_of(learner, b)
                         st = self.runner.initial_state(b["initial"], params, None)
-                        forcing = self._put({k: (v[:, cells] if v.ndim == 2 else v)
-                                             for k, v in self.train.forcing.items()})
+                        forcing = self._put({k: (v[:, cl] if v.ndim == 2 else v)
+                                             for k, v in src.forcing.items()})
                         st = self.runner.spinup(st, forcing, params, b["lat"], self.W, self.spin_steps,
                                                 cfg.optim.spinup_cycles)
                     else:
                         st = None
                     for w in range(self.n_win):
-                        win, _ = self._window(self.train, cells, w)
+                        win, _ = self._window(src, cl, w)
                         win = self._put(win)
                         use_i = use_init and w == 0
                         # the model's first step follows init_state only without spin-up, in window 0
