@@ -40,6 +40,11 @@ def main():
     obs = rng.uniform(0.1, 0.4, (ds.sizes["obs_time"], a.cells)).astype(np.float32)
     obs[rng.random(obs.shape) < 0.6] = np.nan
     ds["SMAP_AM"] = (("obs_time", "cell"), obs)
+    ds["soil_class"], ds["veg_class"] = ds["ISLTYP"], ds["IVGTYP"]  # the learning layer's class names
+    # vegetation fraction and deep soil temperature without reading the forcing (the CONUS loader derives
+    # tbot from the mean T2D, which would read all 70 GB): from NDVI, and a latitude rule [K]
+    ds["shdmax"] = ("cell", np.clip(np.asarray(ds["NDVI"].values) * 100.0, 5.0, 95.0))
+    ds["tbot"] = ("cell", 288.0 - 0.4 * (np.abs(np.asarray(ds["lat"].values)) - 30.0))
     nbytes = sum(ds[v].size * 4 for v in ("T2D", "Q2D", "U2D", "V2D", "PSFC", "SWDOWN", "LWDOWN", "RAINRATE"))
     lazy = hasattr(ds["T2D"].data, "dask")
     t_build = time.time() - t0
