@@ -56,3 +56,24 @@ def test_two_windows_with_carried_state_equal_one_run(case):
         _, b = model.run(sa, fb, p, opts, lat, False, first_step=False)
         for k in ("SMC", "LH", "HFX", "STC"):
             np.testing.assert_array_equal(np.concatenate([a[k], b[k]]), np.asarray(whole[k]))
+
+
+def test_for_gradient_options_same_values_and_gradients(case):
+    """skip_idle (lax.cond around masked iterations) changes the cost only, not the numbers."""
+    f, p, init, lat = case
+    fast_fwd, for_grad = Options(), Options().for_gradient()
+    assert fast_fwd.skip_idle and not for_grad.skip_idle
+    with precision_mode("float64"):
+        def loss(p, opts):
+            s0 = model.init_state(init, p, opts)
+            _, out = model.run(s0, f, p, opts, lat, True, outputs=("SMC", "LH"))
+            return out["SMC"][:, 0, :].mean() + 1e-4 * out["LH"].mean(), out
+
+        (v1, o1), g1 = jax.jit(lambda p: jax.value_and_grad(loss, has_aux=True)(p, fast_fwd))(p)
+        (v2, o2), g2 = jax.jit(lambda p: jax.value_and_grad(loss, has_aux=True)(p, for_grad))(p)
+        # the two programs are compiled differently, so float64 round-off (1e-13 relative) differs
+        for k in ("SMC", "LH"):
+            np.testing.assert_allclose(np.asarray(o2[k]), np.asarray(o1[k]), rtol=1e-11, atol=1e-11)
+        for k in ("BEXP", "SMCMAX", "DKSAT", "VCMX25", "HVT"):
+            np.testing.assert_allclose(np.asarray(g2[k]), np.asarray(g1[k]), rtol=1e-9, atol=1e-18)
+        assert np.abs(np.asarray(g1["VCMX25"])).max() > 0

@@ -115,9 +115,11 @@ def _child(cfg: dict) -> dict:
     checkpoint = cfg.get("checkpoint", True)
     chunk = cfg.get("chunk")
 
+    ropts = opts.for_gradient() if mode == "gradient" and cfg.get("for_gradient", True) else opts
+
     def loss(p):
-        s0 = model.init_state(init, p, opts)
-        _, out = model.run(s0, f, p, opts, latj, checkpoint, outputs=("SMC",), chunk=chunk)
+        s0 = model.init_state(init, p, ropts)
+        _, out = model.run(s0, f, p, ropts, latj, checkpoint, outputs=("SMC",), chunk=chunk)
         return out["SMC"][:, 0, :].mean()
 
     xla_mb = None

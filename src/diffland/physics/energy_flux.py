@@ -436,7 +436,7 @@ def surface_energy_vegetated(*, sfctmp, q2, eair, rhoair, ur, lwdn, sfcprs, tv, 
         # copy the carry (the updates are masked per cell), so skip them. Same values, less work.
         return jax.lax.cond(jnp.all(c["done"]), lambda c: c, lambda c: iterate(i, c), c)
 
-    cN = jax.lax.fori_loop(0, 20, iterate_unless_all_done, c0)
+    cN = jax.lax.fori_loop(0, 20, iterate_unless_all_done if options.skip_idle else iterate, c0)
     tvf, tahf, eahf = cN["TV"], cN["TAH"], cN["EAH"]
     rahg, rawg = cN["RAHG"], cN["RAWG"]
 

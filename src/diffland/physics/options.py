@@ -32,6 +32,11 @@ class Options:
         dt: main time step [s].
         soil_dz: soil layer thicknesses [m], top to bottom.
         zref: forcing reference height above the surface [m].
+        skip_idle: not a physics switch (results are identical either way). True: skip the
+            iterations of the canopy energy loop and the Richards sub-steps that are masked
+            off in every cell (``lax.cond``), which makes the forward pass faster. Reverse-mode
+            differentiation of those ``lax.cond`` is slower than running the masked iterations
+            (1.5x slower gradient at 412 cells), so gradient code uses ``for_gradient()``.
     """
 
     dveg: int = 4
@@ -52,6 +57,11 @@ class Options:
     dt: float = 1800.0
     soil_dz: tuple = (0.10, 0.30, 0.60, 1.00)
     zref: float = 10.0
+    skip_idle: bool = True
+
+    def for_gradient(self) -> "Options":
+        """The same physics with ``skip_idle=False`` (faster under ``jax.grad``)."""
+        return dataclasses.replace(self, skip_idle=False)
 
     @property
     def nsoil(self) -> int:

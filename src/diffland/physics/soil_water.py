@@ -260,7 +260,7 @@ def soil_water(*, SH2O, SMC, QINSUR, QSEVA, ETRANI, params, options: Options, dt
         return jax.lax.cond(jnp.all(it >= niter), lambda c, i: (c, None), substep, carry, it)
 
     (sh2o_a, _, wcnd_last, satexc, drain_acc, runsrf_acc, pddum_acc), _ = jax.lax.scan(
-        substep_unless_idle, carry0, its)
+        substep_unless_idle if options.skip_idle else substep, carry0, its)
     sh2o = [sh2o_a[k] for k in range(n)]
 
     # 5. step means, m/s -> mm/s
