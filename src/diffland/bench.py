@@ -105,7 +105,11 @@ def _child(cfg: dict) -> dict:
     latj = np.asarray(lat, np.float32)
     # shard only when each device gets enough cells to amortise the per-iteration
     # cross-device reductions (the early-exit tests of the iterative solvers)
-    ndev = len(jax.devices()) if (mode != "naive" and ncells >= 2048) else 1
+    # (``min_shard_cells`` overrides the threshold). ``for_gradient`` (default True): the
+    # gradient runs Options.for_gradient() (masked loop iterations instead of lax.cond);
+    # False measures the forward options under jax.grad
+    min_cells = cfg.get("min_shard_cells", 2048)
+    ndev = len(jax.devices()) if (mode != "naive" and ncells >= min_cells) else 1
     if ncells % ndev:
         ndev = 1
     mesh = cell_mesh(jax.devices()[:ndev])
