@@ -1,0 +1,75 @@
+"""Where the gradient time goes: cell-steps/s of jax.grad(mean top-layer SMC) over a short window.
+
+    .venv/bin/python benchmarks/grad_cost.py --cells 412 --steps 96 [--mode forward|gradient]
+        [--forward-options] [--stop energy_flux.surface_energy ...]
+
+``--forward-options`` differentiates with ``Options()`` (``lax.cond`` around masked
+iterations) instead of ``Options().for_gradient()``. ``--stop MODULE.FUNCTION`` wraps a
+physics function in ``jax.lax.stop_gradient`` (a cost probe: the gradient is then wrong), to
+see how much of the backward pass it accounts for. One CPU device; compile time excluded.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import time
+
+import jax
+import jax.numpy as jnp
+
+from diffland.bench import synthetic_forcing
+from diffland.parameters import default_params_for
+from diffland.physics import model
+from diffland.physics.options import Options
+from diffland.simulate import time_inputs
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cells", type=int, default=412)
+    ap.add_argument("--steps", type=int, default=96)
+    ap.add_argument("--mode", choices=("forward", "gradient"), default="gradient")
+    ap.add_argument("--forward-options", action="store_true")
+    ap.add_argument("--stop", nargs="*", default=[])
+    ap.add_argument("--reps", type=int, default=2)
+    a = ap.parse_args()
+    for spec in a.stop:
+        mod, fn = spec.split(".")
+        m = importlib.import_module("diffland.physics." + mod)
+        orig = getattr(m, fn)
+
+        def wrapped(*args, _orig=orig, **kw):
+            return jax.tree_util.tree_map(jax.lax.stop_gradient, _orig(*args, **kw))
+        setattr(m, fn, wrapped)
+    opts = Options() if a.forward_options else Options().for_gradient()
+    t_, forc, lat, lon = synthetic_forcing(a.cells, a.steps)
+    tin = time_inputs(t_, lat, lon)
+    f = {k: jnp.asarray(v, jnp.float32) for k, v in forc.items()}
+    f.update({k: jnp.asarray(tin[k], jnp.float32) for k in ("COSZ", "JULIAN", "YEARLEN")})
+    p = {k: jnp.asarray(v, jnp.float32)
+         for k, v in default_params_for(a.cells, soil_class=6, veg_class=10).items()}
+    init = {k: jnp.asarray(v) for k, v in model.default_initial(a.cells, jnp.float32).items()}
+    latj = jnp.asarray(lat, jnp.float32)
+
+    def loss(p):
+        s0 = model.init_state(init, p, opts)
+        _, out = model.run(s0, f, p, opts, latj, True, outputs=("SMC",))
+        return out["SMC"][:, 0, :].mean()
+
+    fn = jax.jit(loss if a.mode == "forward" else jax.grad(loss))
+    t0 = time.perf_counter()
+    compiled = fn.lower(p).compile()
+    compile_s = time.perf_counter() - t0
+    jax.block_until_ready(compiled(p))
+    t0 = time.perf_counter()
+    for _ in range(a.reps):
+        jax.block_until_ready(compiled(p))
+    dt = (time.perf_counter() - t0) / a.reps
+    print(json.dumps({"cells": a.cells, "steps": a.steps, "mode": a.mode,
+                      "options": "forward" if a.forward_options else "for_gradient", "stop": a.stop,
+                      "compile_s": round(compile_s, 1), "cell_steps_per_s": round(a.cells * a.steps / dt)}))
+
+
+if __name__ == "__main__":
+    main()
