@@ -36,7 +36,7 @@ class Options:
             iterations of the canopy energy loop and the Richards sub-steps that are masked
             off in every cell (``lax.cond``), which makes the forward pass faster. Reverse-mode
             differentiation of those ``lax.cond`` is slower than running the masked iterations
-            (1.5x slower gradient at 412 cells), so gradient code uses ``for_gradient()``.
+            (1.5x slower gradient at 412 cells); ``for_gradient()`` turns it off.
     """
 
     dveg: int = 4
