@@ -44,3 +44,22 @@ def x64_module():
     jax.config.update("jax_enable_x64", True)
     yield
     jax.config.update("jax_enable_x64", old)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _release_compiled_programs():
+    """Drop JAX's compiled programs after each test module.
+
+    A pytest-xdist worker runs many modules in one process; XLA's CPU JIT keeps memory mappings
+    for every program it has compiled. A worker had about 30 000 mappings half-way through the
+    suite, and two full-suite runs had a worker abort inside XLA compilation, consistent with
+    reaching the kernel's vm.max_map_count (65 530). Clearing the caches between modules
+    keeps a worker's footprint to one module's programs.
+    """
+    yield
+    import gc
+
+    import jax
+
+    jax.clear_caches()
+    gc.collect()
