@@ -18,11 +18,9 @@ import time
 import jax
 import jax.numpy as jnp
 
-from diffland.bench import synthetic_forcing
-from diffland.parameters import default_params_for
+from diffland.bench import bench_inputs
 from diffland.physics import model
 from diffland.physics.options import Options
-from diffland.simulate import time_inputs
 
 
 def main() -> None:
@@ -43,14 +41,8 @@ def main() -> None:
             return jax.tree_util.tree_map(jax.lax.stop_gradient, _orig(*args, **kw))
         setattr(m, fn, wrapped)
     opts = Options() if a.forward_options else Options().for_gradient()
-    t_, forc, lat, lon = synthetic_forcing(a.cells, a.steps)
-    tin = time_inputs(t_, lat, lon)
-    f = {k: jnp.asarray(v, jnp.float32) for k, v in forc.items()}
-    f.update({k: jnp.asarray(tin[k], jnp.float32) for k in ("COSZ", "JULIAN", "YEARLEN")})
-    p = {k: jnp.asarray(v, jnp.float32)
-         for k, v in default_params_for(a.cells, soil_class=6, veg_class=10).items()}
-    init = {k: jnp.asarray(v) for k, v in model.default_initial(a.cells, jnp.float32).items()}
-    latj = jnp.asarray(lat, jnp.float32)
+    f, tin, p, init, latj = jax.tree_util.tree_map(jnp.asarray, bench_inputs(a.cells, a.steps))
+    f = {**f, **tin}
 
     def loss(p):
         s0 = model.init_state(init, p, opts)

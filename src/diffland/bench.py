@@ -54,6 +54,25 @@ def synthetic_forcing(ncells: int, nsteps: int, seed: int = 0, dt: float = 1800.
     return time, {k: np.ascontiguousarray(np.broadcast_to(v, (nsteps, ncells)), dtype=float) for k, v in f.items()}, lat, lon
 
 
+def bench_inputs(ncells: int, nsteps: int):
+    """The benchmark case in float32 NumPy: (forcing (time, cells) incl. COSZ, {JULIAN, YEARLEN}
+    (time,), parameters (soil class 6, MODIS class 10), default initial state, latitude)."""
+    import numpy as np
+
+    from .parameters import default_params_for
+    from .physics import model
+    from .simulate import time_inputs
+
+    time_, forc, lat, lon = synthetic_forcing(ncells, nsteps)
+    tin = time_inputs(time_, lat, lon)
+    f = {k: np.asarray(v, np.float32) for k, v in forc.items()}
+    f["COSZ"] = np.asarray(tin["COSZ"], np.float32)
+    tcols = {k: np.asarray(tin[k], np.float32) for k in ("JULIAN", "YEARLEN")}
+    p = {k: np.asarray(v, np.float32) for k, v in default_params_for(ncells, soil_class=6, veg_class=10).items()}
+    init = {k: np.asarray(v, np.float32) for k, v in model.default_initial(ncells, np.float32).items()}
+    return f, tcols, p, init, np.asarray(lat, np.float32)
+
+
 def _hwm_mb():
     """Peak resident memory of this process [MB] (Linux VmHWM), None where unavailable."""
     try:
@@ -86,23 +105,14 @@ def _child(cfg: dict) -> dict:
 
     import jax
     import jax.numpy as jnp
-    import numpy as np
 
     from .parallel import cell_mesh, shard_cells
-    from .parameters import default_params_for
     from .physics import model
     from .physics.options import Options
-    from .simulate import time_inputs
 
     ncells, nsteps, mode = cfg["cells"], cfg["steps"], cfg["mode"]
     opts = Options()
-    time_, forc, lat, lon = synthetic_forcing(ncells, nsteps)
-    tin = time_inputs(time_, lat, lon)
-    f = {k: np.asarray(v, np.float32) for k, v in forc.items()}
-    f["COSZ"] = np.asarray(tin["COSZ"], np.float32)
-    p = {k: np.asarray(v, np.float32) for k, v in default_params_for(ncells, soil_class=6, veg_class=10).items()}
-    init = {k: np.asarray(v) for k, v in model.default_initial(ncells, jnp.float32).items()}
-    latj = np.asarray(lat, np.float32)
+    f, tin, p, init, latj = bench_inputs(ncells, nsteps)
     # shard only when each device gets enough cells to amortise the per-iteration
     # cross-device reductions (the early-exit tests of the iterative solvers)
     # (``min_shard_cells`` overrides the threshold). ``for_gradient`` (default True): the
@@ -114,8 +124,7 @@ def _child(cfg: dict) -> dict:
         ndev = 1
     mesh = cell_mesh(jax.devices()[:ndev])
     f, p, init, latj = shard_cells((f, p, init, latj), mesh, ncells)
-    f["JULIAN"] = jnp.asarray(tin["JULIAN"], jnp.float32)
-    f["YEARLEN"] = jnp.asarray(tin["YEARLEN"], jnp.float32)
+    f.update({k: jnp.asarray(v) for k, v in tin.items()})
     checkpoint = cfg.get("checkpoint", True)
     chunk = cfg.get("chunk")
 
