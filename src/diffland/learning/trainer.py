@@ -330,6 +330,8 @@ class Trainer:
 
     def _build_steps(self):
         layout, cfg, model, options, runner = self.layout, self.cfg, self.model, self.options, self.runner
+        # the same physics, set up for reverse mode (Options.for_gradient); other models keep their options
+        goptions = options.for_gradient() if hasattr(options, "for_gradient") else options
         lc = cfg.loss
         ckpt = bool(cfg.model.checkpoint)
         mu, sd = self.mu, self.sd
@@ -356,7 +358,7 @@ class Trainer:
             raw, params, extra = physical(learner, b)
             if use_initial:
                 state0 = runner.initial_state(b["initial"], params, extra["init_sm_frac"])
-            final, out = model.run(state0, win["forcing"], params, options, b["lat"], ckpt,
+            final, out = model.run(state0, win["forcing"], params, goptions, b["lat"], ckpt,
                                    **run_kwargs(model, first, ("SMC",)))
             top = out["SMC"][:, 0, :]
             sim = jnp.take_along_axis(top, win["idx"], axis=0)
@@ -385,7 +387,7 @@ class Trainer:
             return loss_from_sim(sim, obs, b, raw, extra)[1]
 
         def loss_given_params(params, state0, b, win, extra, raw, obs, first):
-            final, out = model.run(state0, win["forcing"], params, options, b["lat"], ckpt,
+            final, out = model.run(state0, win["forcing"], params, goptions, b["lat"], ckpt,
                                    **run_kwargs(model, first, ("SMC",)))
             sim = jnp.take_along_axis(out["SMC"][:, 0, :], win["idx"], axis=0)
             return loss_from_sim(sim, obs, b, raw, extra)[1]

@@ -204,6 +204,8 @@ def step(state: dict, ft: dict, params: dict, options: Options, lat):
         # Canopy water Noah-MP zeroes when it falls to <= 1e-6 mm (CanopyHydrology); like
         # SNDISCARD it leaves the column without a flux, so the water budget counts it [mm].
         "CANDISCARD": (ci["CANLIQ"] + ci["CANICE"]) - ch["ECAN"] * dt - (ch["CANLIQ"] + ch["CANICE"]),
+        # diagnostic, not in OUTPUT_KEYS: iterations of the canopy energy loop (0 on bare cells)
+        "NITER_CANOPY": en["NITER"],
     }
     return new, out
 
