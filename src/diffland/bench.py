@@ -135,17 +135,21 @@ def _child(cfg: dict) -> dict:
 
     ropts = opts.for_gradient() if mode == "gradient" and cfg.get("for_gradient", True) else opts
 
-    def loss(p):
+    # forcing, initial state and latitude are arguments, as in training (not constants folded
+    # into the compiled program)
+    def loss(p, f, init, latj):
         s0 = model.init_state(init, p, ropts)
         _, out = model.run(s0, f, p, ropts, latj, checkpoint, outputs=("SMC",), chunk=chunk)
         return out["SMC"][:, 0, :].mean()
+
+    args = (f, init, latj)
 
     xla_mb = None
     compile_s = lower_s = None
     if mode in ("forward", "gradient"):
         tc = time.perf_counter()
         jitted = jax.jit(loss if mode == "forward" else jax.grad(loss))
-        lowered = jitted.lower(p)
+        lowered = jitted.lower(p, *args)
         lower_s = time.perf_counter() - tc
         compiled = lowered.compile()
         try:  # buffers XLA allocates for the program: what a GPU would need on the device
@@ -153,7 +157,7 @@ def _child(cfg: dict) -> dict:
             xla_mb = (m.temp_size_in_bytes + m.argument_size_in_bytes + m.output_size_in_bytes) / 2**20
         except Exception:  # noqa: BLE001 - not every backend reports it
             xla_mb = None
-        g = compiled
+        g = lambda p: compiled(p, *args)  # noqa: E731
         compile_s = time.perf_counter() - tc
         if cfg.get("compile_only"):
             return {"compile_s": compile_s, "lower_s": lower_s}
