@@ -214,16 +214,14 @@ def run_bench(out: Path, quick: bool = False, devices: int | None = None,
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     year = 17520
-    if cfgs is not None:
-        pass
-    elif quick:
+    if cfgs is None and quick:
         cfgs = [
             {"cells": 412, "steps": 96, "mode": "naive"},
             {"cells": 1, "steps": 480, "mode": "forward"},
             {"cells": 412, "steps": 480, "mode": "forward"},
             {"cells": 412, "steps": 240, "mode": "gradient", "cached": True},
         ]
-    else:
+    elif cfgs is None:
         cfgs = [
             {"cells": 412, "steps": 480, "mode": "naive"},
             {"cells": 1, "steps": year, "mode": "forward"},
@@ -245,7 +243,7 @@ def run_bench(out: Path, quick: bool = False, devices: int | None = None,
         if cfg.get("cached"):
             # "cached": a first process compiles the program into a fresh persistent compilation
             # cache; the recorded process loads it from there, so its whole-process peak memory
-            # is that of running the gradient (as in a training job whose program is cached)
+            # is that of running the program (as in a training job whose program is cached)
             with tempfile.TemporaryDirectory() as cache:
                 fill = _bench_child({**cfg, "cache_dir": cache, "compile_only": True}, env)
                 rec = _bench_child({**cfg, "cache_dir": cache}, env)
