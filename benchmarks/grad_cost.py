@@ -44,19 +44,22 @@ def main() -> None:
     f, tin, p, init, latj = jax.tree_util.tree_map(jnp.asarray, bench_inputs(a.cells, a.steps))
     f = {**f, **tin}
 
-    def loss(p):
+    # forcing, initial state and latitude are arguments of the program, not constants folded
+    # into it (as in diffland bench and in training)
+    def loss(p, f, init, latj):
         s0 = model.init_state(init, p, opts)
         _, out = model.run(s0, f, p, opts, latj, True, outputs=("SMC",))
         return out["SMC"][:, 0, :].mean()
 
+    args = (p, f, init, latj)
     fn = jax.jit(loss if a.mode == "forward" else jax.grad(loss))
     t0 = time.perf_counter()
-    compiled = fn.lower(p).compile()
+    compiled = fn.lower(*args).compile()
     compile_s = time.perf_counter() - t0
-    jax.block_until_ready(compiled(p))
+    jax.block_until_ready(compiled(*args))
     t0 = time.perf_counter()
     for _ in range(a.reps):
-        jax.block_until_ready(compiled(p))
+        jax.block_until_ready(compiled(*args))
     dt = (time.perf_counter() - t0) / a.reps
     print(json.dumps({"cells": a.cells, "steps": a.steps, "mode": a.mode,
                       "options": "forward" if a.forward_options else "for_gradient", "stop": a.stop,

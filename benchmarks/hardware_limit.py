@@ -93,25 +93,26 @@ def main():
     latj = jnp.asarray(lat, jnp.float32)
     s0 = model.init_state(init, p, opts)
 
-    def one(state, ft):
-        return model.step(state, ft, p, opts, latj)
+    # parameters, forcing, state and latitude are all arguments (nothing folded as a constant)
+    def one(state, ft, pp, la):
+        return model.step(state, ft, pp, opts, la)
 
     ft0 = {k: (v[0] if v.ndim else v) for k, v in f.items()}
     ft0["FIRST"] = jnp.asarray(False)
-    fwd = jax.jit(one).lower(s0, ft0).compile()
+    fwd = jax.jit(one).lower(s0, ft0, p, latj).compile()
     cf = _cost(fwd)
 
-    def loss(pp, state, ft):
-        st, out = model.step(state, ft, pp, opts, latj)
+    def loss(pp, state, ft, la):
+        st, out = model.step(state, ft, pp, opts, la)
         return jnp.sum(out["SMC"][0])
 
-    bwd = jax.jit(jax.grad(loss)).lower(p, s0, ft0).compile()
+    bwd = jax.jit(jax.grad(loss)).lower(p, s0, ft0, latj).compile()
     cb = _cost(bwd)
 
-    run = jax.jit(lambda s, ff: model.run(s, ff, p, opts, latj, False, outputs=("SMC",))[1]["SMC"])
-    run(s0, f).block_until_ready()
+    run = jax.jit(lambda s, ff, pp, la: model.run(s, ff, pp, opts, la, False, outputs=("SMC",))[1]["SMC"])
+    run(s0, f, p, latj).block_until_ready()
     t = time.perf_counter()
-    run(s0, f).block_until_ready()
+    run(s0, f, p, latj).block_until_ready()
     fwd_rate = C * T / (time.perf_counter() - t)
 
     peak = measure_peak_flops()
