@@ -25,22 +25,39 @@ def case():
         return f, p, init, jnp.asarray(lat)
 
 
-def test_nested_checkpointing_same_value_and_gradient(case):
-    f, p, init, lat = case
-    opts = Options()
-    with precision_mode("float64"):
-        def loss(p, chunk):
-            s0 = model.init_state(init, p, opts)
-            _, out = model.run(s0, f, p, opts, lat, True, outputs=("SMC",), chunk=chunk)
-            return out["SMC"][:, 0, :].mean()
+@pytest.fixture(scope="module")
+def value_and_grad(case):
+    """``get(options_name, chunk)`` -> ((loss, outputs), gradients), float64, each program compiled once.
 
-        v1, g1 = jax.jit(lambda p: jax.value_and_grad(loss)(p, None))(p)
-        v2, g2 = jax.jit(lambda p: jax.value_and_grad(loss)(p, 12))(p)  # 8 chunks + a remainder of 4
-        assert float(v1) == pytest.approx(float(v2), rel=1e-14)
-        for k in ("BEXP", "SMCMAX", "DKSAT", "REFKDT"):
-            assert np.isfinite(np.asarray(g1[k])).all()
-            np.testing.assert_allclose(np.asarray(g2[k]), np.asarray(g1[k]), rtol=1e-9, atol=1e-20)
-        assert np.abs(np.asarray(g1["BEXP"])).max() > 0
+    The tests below compare three compiled programs (default options; for_gradient options; for_gradient with
+    nested checkpointing); sharing them keeps this module to three float64 gradient compiles.
+    """
+    f, p, init, lat = case
+    cache = {}
+
+    def get(name, chunk=None):
+        if (name, chunk) not in cache:
+            opts = Options() if name == "default" else Options().for_gradient()
+            with precision_mode("float64"):
+                def loss(p):
+                    s0 = model.init_state(init, p, opts)
+                    _, out = model.run(s0, f, p, opts, lat, True, outputs=("SMC", "LH"), chunk=chunk)
+                    return out["SMC"][:, 0, :].mean() + 1e-4 * out["LH"].mean(), out
+
+                cache[name, chunk] = jax.jit(jax.value_and_grad(loss, has_aux=True))(p)
+        return cache[name, chunk]
+
+    return get
+
+
+def test_nested_checkpointing_same_value_and_gradient(value_and_grad):
+    (v1, _), g1 = value_and_grad("for_gradient")
+    (v2, _), g2 = value_and_grad("for_gradient", 12)  # 8 chunks + a remainder of 4
+    assert float(v1) == pytest.approx(float(v2), rel=1e-14)
+    for k in ("BEXP", "SMCMAX", "DKSAT", "REFKDT"):
+        assert np.isfinite(np.asarray(g1[k])).all()
+        np.testing.assert_allclose(np.asarray(g2[k]), np.asarray(g1[k]), rtol=1e-9, atol=1e-20)
+    assert np.abs(np.asarray(g1["BEXP"])).max() > 0
 
 
 def test_two_windows_with_carried_state_equal_one_run(case):
@@ -58,22 +75,15 @@ def test_two_windows_with_carried_state_equal_one_run(case):
             np.testing.assert_array_equal(np.concatenate([a[k], b[k]]), np.asarray(whole[k]))
 
 
-def test_for_gradient_options_same_values_and_gradients(case):
+def test_for_gradient_options_same_values_and_gradients(value_and_grad):
     """skip_idle (lax.cond around masked iterations) changes the cost only, not the numbers."""
-    f, p, init, lat = case
-    fast_fwd, for_grad = Options(), Options().for_gradient()
-    assert fast_fwd.skip_idle and not for_grad.skip_idle
-    with precision_mode("float64"):
-        def loss(p, opts):
-            s0 = model.init_state(init, p, opts)
-            _, out = model.run(s0, f, p, opts, lat, True, outputs=("SMC", "LH"))
-            return out["SMC"][:, 0, :].mean() + 1e-4 * out["LH"].mean(), out
-
-        (v1, o1), g1 = jax.jit(lambda p: jax.value_and_grad(loss, has_aux=True)(p, fast_fwd))(p)
-        (v2, o2), g2 = jax.jit(lambda p: jax.value_and_grad(loss, has_aux=True)(p, for_grad))(p)
-        # the two programs are compiled differently, so float64 round-off (1e-13 relative) differs
-        for k in ("SMC", "LH"):
-            np.testing.assert_allclose(np.asarray(o2[k]), np.asarray(o1[k]), rtol=1e-11, atol=1e-11)
-        for k in ("BEXP", "SMCMAX", "DKSAT", "VCMX25", "HVT"):
-            np.testing.assert_allclose(np.asarray(g2[k]), np.asarray(g1[k]), rtol=1e-9, atol=1e-18)
-        assert np.abs(np.asarray(g1["VCMX25"])).max() > 0
+    assert Options().skip_idle and not Options().for_gradient().skip_idle
+    (v1, o1), g1 = value_and_grad("default")
+    (v2, o2), g2 = value_and_grad("for_gradient")
+    # the two programs are compiled differently, so float64 round-off (1e-13 relative) differs
+    assert float(v2) == pytest.approx(float(v1), rel=1e-11)
+    for k in ("SMC", "LH"):
+        np.testing.assert_allclose(np.asarray(o2[k]), np.asarray(o1[k]), rtol=1e-11, atol=1e-11)
+    for k in ("BEXP", "SMCMAX", "DKSAT", "VCMX25", "HVT"):
+        np.testing.assert_allclose(np.asarray(g2[k]), np.asarray(g1[k]), rtol=1e-9, atol=1e-18)
+    assert np.abs(np.asarray(g1["VCMX25"])).max() > 0
