@@ -248,18 +248,33 @@ def run(state0: dict, forcing: dict, params: dict, options: Options, lat, checkp
         return jax.lax.scan(body, state0, xs)
 
     n_chunks, rest = divmod(nt, chunk)
-    head = jax.tree_util.tree_map(lambda a: a[: n_chunks * chunk].reshape((n_chunks, chunk) + a.shape[1:]), xs)
+    step_body = body
+    if rest:
+        # A remainder would need a second copy of the step in the program (a scan over the tail),
+        # which doubles the compile time. Instead the time axis is padded to whole chunks by
+        # repeating the last step's forcing; a padded step leaves the state unchanged (its
+        # outputs are dropped below), so the result is that of the nt real steps. Its forcing is
+        # real, so its (discarded) arithmetic stays finite and its gradient contribution is zero.
+        n_chunks += 1
+        npad = n_chunks * chunk - nt
+        xs = jax.tree_util.tree_map(lambda a: jnp.concatenate([a, jnp.repeat(a[-1:], npad, axis=0)]), xs)
+        xs["FIRST"] = jnp.concatenate([first, jnp.zeros(npad, bool)])
+        xs["_REAL"] = jnp.arange(n_chunks * chunk) < nt
+
+        def step_body(s, ft):
+            ft = dict(ft)
+            real = ft.pop("_REAL")
+            new, out = body(s, ft)
+            return jax.tree_util.tree_map(lambda a, b: jnp.where(real, a, b), new, s), out
+
+    head = jax.tree_util.tree_map(lambda a: a.reshape((n_chunks, chunk) + a.shape[1:]), xs)
 
     @jax.checkpoint
     def chunk_body(s, xc):
-        return jax.lax.scan(body, s, xc)
+        return jax.lax.scan(step_body, s, xc)
 
     s, out = jax.lax.scan(chunk_body, state0, head)
-    out = jax.tree_util.tree_map(lambda a: a.reshape((n_chunks * chunk,) + a.shape[2:]), out)
-    if rest:
-        tail = jax.tree_util.tree_map(lambda a: a[n_chunks * chunk:], xs)
-        s, out_t = jax.lax.scan(body, s, tail)
-        out = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a, b]), out, out_t)
+    out = jax.tree_util.tree_map(lambda a: a.reshape((n_chunks * chunk,) + a.shape[2:])[:nt], out)
     return s, out
 
 
