@@ -48,6 +48,10 @@ def test_paper_experiment_quick(tmp_path, monkeypatch):
     assert "0.092" in md and "0.10" in md
     meta = json.loads((out / "meta.json").read_text())
     assert meta["quick"] and meta["n_cells"] == 8 and meta["wall_seconds"]["total"] > 0
+    # the loss kind is an input of the training program: each regime-balanced direct run loads the program
+    # its global twin compiled from the persistent compilation cache
+    assert meta["compile_cache"]["path"] == str(tmp_path / "cache" / "jax")
+    assert meta["compile_cache"]["hits"] >= 2, meta["compile_cache"]
 
     # a second call reuses the finished runs instead of training again
     r2 = CliRunner().invoke(app, ["experiment", "paper", "--data", f"hydrodl:{CONUS}", "--out", str(out), "--quick",

@@ -109,3 +109,23 @@ def test_all_missing_gives_zero_loss_and_finite_grad():
         v, g = jax.value_and_grad(lambda s: L.compute_loss(kind, s, jnp.asarray(obs), classes=jnp.zeros(3, int)))(
             jnp.asarray(SIM))
         assert float(v) == 0.0 and np.all(np.asarray(g) == 0)
+
+
+def test_switch_gives_the_selected_kind_in_one_program():
+    """compute_loss_switch (the kind as a run-time index, used by the trainer) equals compute_loss of that
+    kind in value and gradient, and one jitted program serves every kind."""
+    kw = dict(mu=0.25, sd=0.08, classes=jnp.array([0, 1, 1]), n_classes=2)
+    obs = jnp.asarray(OBS)
+    traces = []
+
+    @jax.jit
+    def switched(i, sim):
+        traces.append(1)
+        return jax.value_and_grad(lambda s: L.compute_loss_switch(i, L.LOSS_KINDS, s, obs, **kw))(sim)
+
+    for i, kind in enumerate(L.LOSS_KINDS):
+        v, g = switched(np.int32(i), jnp.asarray(SIM))
+        v0, g0 = jax.value_and_grad(lambda s: L.compute_loss(kind, s, obs, **kw))(jnp.asarray(SIM))
+        assert float(v) == pytest.approx(float(v0), rel=1e-6), kind
+        np.testing.assert_allclose(np.asarray(g), np.asarray(g0), rtol=1e-5, atol=1e-8, err_msg=kind)
+    assert len(traces) == 1

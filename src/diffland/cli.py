@@ -51,12 +51,15 @@ def experiment_paper(
     outer: Optional[int] = typer.Option(None, "--outer", help="surrogate outer iterations (re-train around the "
                                                                "learned parameters)"),
     only: List[str] = typer.Option([], "--only", help="run only these experiment ids (route|ab|loss)"),
+    compile_cache: bool = typer.Option(True, "--compile-cache/--no-compile-cache",
+                                       help="keep compiled programs in $DIFFLAND_CACHE/jax (JAX's persistent "
+                                            "compilation cache) and reuse them across runs"),
 ):
     """The seed paper's experiment matrix: {surrogate, direct} x {a/b on, off} x {global, regime-balanced}."""
     from .experiment.paper import run_paper
 
     res = run_paper(data, out, quick=quick, experiments=only or None, epochs=epochs, members=members, outer=outer,
-                    log=typer.echo)
+                    log=typer.echo, compile_cache=compile_cache)
     typer.echo(f"wrote {res['report'].get('report_md')}")
 
 

@@ -255,7 +255,7 @@ def _scores(series: dict, periods: dict, which: str, ab=None) -> dict:
 
 
 def run_paper(data: str, out, *, quick: bool = False, experiments: Optional[Sequence[str]] = None,
-              log: Callable = print, report: bool = True, **overrides) -> dict:
+              log: Callable = print, report: bool = True, compile_cache: bool = True, **overrides) -> dict:
     """Run the experiment matrix on ``data`` (``KIND:PATH``) and write the report into ``out``.
 
     Args:
@@ -263,10 +263,23 @@ def run_paper(data: str, out, *, quick: bool = False, experiments: Optional[Sequ
         out: output folder (``runs/<experiment>/`` run directories, ``surrogate/``, ``report.md``, ...).
         quick: small preset (<= 8 cells, 60 + 30 days, 1 epoch) for tests and smoke runs.
         experiments: subset of experiment ids (default: all eight).
+        compile_cache: keep compiled programs in JAX's persistent compilation cache
+            (:func:`diffland.compile_cache.persistent_compile_cache`, ``$DIFFLAND_CACHE/jax``): runs that
+            differ only in their loss share one training program, and a repeated call compiles nothing.
         overrides: :class:`PaperSettings` fields (``epochs``, ``members``, ``outer``, ...).
     Returns:
         dict with ``cells`` (the per-cell table), ``report`` (paths returned by ``write_report``), ``meta``.
     """
+    if not compile_cache:
+        return _run_paper(data, out, quick, experiments, log, report, overrides, None)
+    from diffland.compile_cache import persistent_compile_cache
+
+    with persistent_compile_cache() as use:
+        log(f"compiled programs are cached in {use.path}")
+        return _run_paper(data, out, quick, experiments, log, report, overrides, use)
+
+
+def _run_paper(data, out, quick, experiments, log, report, overrides, cache_use) -> dict:
     from diffland.learning.api import train, transfer_check
     from diffland.learning.data import steps_per_day
 
@@ -391,7 +404,8 @@ def run_paper(data: str, out, *, quick: bool = False, experiments: Optional[Sequ
     meta = {"data": spec, "n_cells": int(ds.sizes["cell"]), "quick": bool(s.quick),
             "train_period": list(periods[0]), "test_period": list(periods[1]), "wall_seconds": wall,
             "command": f"diffland experiment paper --data {data} --out {out}" + (" --quick" if quick else ""),
-            "paper": PAPER, "settings": dataclasses.asdict(s)}
+            "paper": PAPER, "settings": dataclasses.asdict(s),
+            "compile_cache": None if cache_use is None else {"path": str(cache_use.path), "hits": cache_use.hits}}
     (out / "meta.json").write_text(json.dumps(meta, indent=1, default=str))
     paths = {}
     if report:

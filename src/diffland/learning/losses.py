@@ -31,7 +31,7 @@ import jax.numpy as jnp
 __all__ = [
     "safe_sqrt", "obs_mask", "global_rmse_z", "cell_stats", "cell_rmse", "cell_nse", "cell_kge",
     "per_cell_metric", "regime_balanced", "bound_penalty_raw", "bound_penalty_params", "compute_loss",
-    "LOSS_KINDS",
+    "LOSS_KINDS", "compute_loss_switch",
 ]
 
 LOSS_KINDS = ("global_rmse_z", "cell_rmse", "cell_nse", "cell_kge", "regime_balanced")
@@ -170,3 +170,14 @@ def compute_loss(kind: str, sim, obs, *, cell_mask=None, a=None, b=None, mu: flo
         v, valid = per_cell_metric(sim, obs, regime_base, cell_mask, min_obs, eps)
         return regime_balanced(v, valid, classes, n_classes)
     raise ValueError(f"unknown loss kind {kind!r}; choose one of {LOSS_KINDS}")
+
+
+def compute_loss_switch(index, kinds: tuple, sim, obs, **kw):
+    """:func:`compute_loss` with the kind picked at run time: ``kinds[index]`` (``index`` an int array).
+
+    ``jax.lax.switch`` runs (and differentiates) only the selected branch, so the value and gradient are
+    those of ``compute_loss(kinds[index], ...)``; the kind is not baked into the compiled program, so runs
+    that differ only in their loss share one program (e.g. through JAX's persistent compilation cache).
+    """
+    branches = [lambda s, o, k=k: compute_loss(k, s, o, **kw) for k in kinds]
+    return jax.lax.switch(jnp.asarray(index, jnp.int32), branches, sim, obs)

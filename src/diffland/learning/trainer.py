@@ -50,7 +50,7 @@ import numpy as np
 import optax
 
 from .data import Prepared, is_lazy, materialise
-from .losses import bound_penalty_params, bound_penalty_raw, compute_loss, per_cell_metric
+from .losses import LOSS_KINDS, bound_penalty_params, bound_penalty_raw, compute_loss_switch, per_cell_metric
 from .networks import Learner, OutputLayout, make_network
 
 __all__ = ["NonFiniteError", "Trainer", "Runner", "get_runner", "atomic_write_bytes", "atomic_write_text", "default_model",
@@ -275,6 +275,10 @@ class Trainer:
         if cfg.loss.kind == "regime_balanced" and train.regime is None:
             raise ValueError("loss.kind 'regime_balanced' needs per-cell aridity classes in the data set "
                              "(variable 'aridity_class' or 'aridity_index')")
+        # every loss kind the data allows, chosen at run time (compute_loss_switch): runs that differ only
+        # in loss.kind compile the same programs
+        self.loss_kinds = tuple(k for k in LOSS_KINDS if k != "regime_balanced" or train.regime is not None)
+        self.loss_index = np.int32(self.loss_kinds.index(cfg.loss.kind))
         self._win_days = self._assign_days(train.obs_idx)
         self.Dw = max([len(d) for d in self._win_days] + [1])
         self._optim = self._make_optimizer()
@@ -343,7 +347,9 @@ class Trainer:
             return raw, params, extra
 
         def loss_from_sim(sim, obs, b, raw, extra, params_only=False):
-            data = compute_loss(lc.kind, sim, obs, cell_mask=b["cmask"], a=extra["a"], b=extra["b"], mu=mu, sd=sd,
+            # the kind is an input of the program (b["loss_kind"], an index into self.loss_kinds)
+            data = compute_loss_switch(b["loss_kind"], self.loss_kinds, sim, obs, cell_mask=b["cmask"],
+                                       a=extra["a"], b=extra["b"], mu=mu, sd=sd,
                                 classes=b.get("regime"), n_classes=self.n_classes, regime_base=lc.regime_base,
                                 min_obs=lc.min_obs, eps=lc.eps)
             if lc.bound_penalty == "raw":
@@ -402,7 +408,7 @@ class Trainer:
         b = {"attrs": data.attrs[cells], "defaults": {k: v[..., cells] for k, v in data.defaults.items()},
              "initial": {k: v[..., cells] for k, v in data.initial.items()}, "lat": data.lat[cells].astype(np.float32),
              "cmask": np.ones(len(cells), bool) if cmask is None else cmask,
-             "pos": np.asarray(cells if pos is None else pos)}
+             "pos": np.asarray(cells if pos is None else pos), "loss_kind": self.loss_index}
         if data.seq is not None:
             b["seq"] = data.seq[:, cells]
         if data.regime is not None:
@@ -496,7 +502,7 @@ class Trainer:
         sim, raw, ab = self.simulate_obs(learner, data)
         obs = data.obs[day_sel]
         sim = sim[day_sel]
-        b = {"cmask": np.ones(data.ncell, bool)}
+        b = {"cmask": np.ones(data.ncell, bool), "loss_kind": self.loss_index}
         if data.regime is not None:
             b["regime"] = data.regime
         extra = {"a": jnp.asarray(ab[0]) if (use_ab and ab) else None,
