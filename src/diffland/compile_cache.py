@@ -9,15 +9,16 @@ JAX on the program text, the compile options and the devices, so a hit is the sa
 from __future__ import annotations
 
 import contextlib
-import os
 from pathlib import Path
 
 __all__ = ["CacheUse", "default_cache_dir", "persistent_compile_cache"]
 
 
 def default_cache_dir() -> Path:
-    """``$DIFFLAND_CACHE/jax`` (``~/.cache/diffland/jax`` when ``DIFFLAND_CACHE`` is unset)."""
-    return Path(os.environ.get("DIFFLAND_CACHE", Path.home() / ".cache" / "diffland")) / "jax"
+    """``jax`` in diffland's cache (``$DIFFLAND_CACHE``, else ``~/.cache/diffland``)."""
+    from diffland.learning.conus import cache_dir
+
+    return cache_dir() / "jax"
 
 
 class CacheUse:

@@ -265,7 +265,8 @@ def run_paper(data: str, out, *, quick: bool = False, experiments: Optional[Sequ
         experiments: subset of experiment ids (default: all eight).
         compile_cache: keep compiled programs in JAX's persistent compilation cache
             (:func:`diffland.compile_cache.persistent_compile_cache`, ``$DIFFLAND_CACHE/jax``): runs that
-            differ only in their loss share one training program, and a repeated call compiles nothing.
+            differ only in their loss share one training program, and a repeated call loads the
+            programs instead of compiling them.
         overrides: :class:`PaperSettings` fields (``epochs``, ``members``, ``outer``, ...).
     Returns:
         dict with ``cells`` (the per-cell table), ``report`` (paths returned by ``write_report``), ``meta``.

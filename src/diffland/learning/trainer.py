@@ -349,9 +349,9 @@ class Trainer:
         def loss_from_sim(sim, obs, b, raw, extra, params_only=False):
             # the kind is an input of the program (b["loss_kind"], an index into self.loss_kinds)
             data = compute_loss_switch(b["loss_kind"], self.loss_kinds, sim, obs, cell_mask=b["cmask"],
-                                       a=extra["a"], b=extra["b"], mu=mu, sd=sd,
-                                classes=b.get("regime"), n_classes=self.n_classes, regime_base=lc.regime_base,
-                                min_obs=lc.min_obs, eps=lc.eps)
+                                       a=extra["a"], b=extra["b"], mu=mu, sd=sd, classes=b.get("regime"),
+                                       n_classes=self.n_classes, regime_base=lc.regime_base,
+                                       min_obs=lc.min_obs, eps=lc.eps)
             if lc.bound_penalty == "raw":
                 pen = bound_penalty_raw(raw, lc.raw_threshold)
             elif lc.bound_penalty == "params" and extra["unit"]:
