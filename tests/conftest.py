@@ -65,11 +65,11 @@ def _release_compiled_programs():
     gc.collect()
 
 
-# Test modules measured slowest (seconds of test time, full suite on 2 cores, 2026-12-06), slowest first.
+# Test modules measured slowest (seconds of test time, full suite on 2 cores, 2026-12-06/07), slowest first.
 # pytest-xdist (--dist loadfile) hands modules to workers in collection order, two at a time, and the next
 # one to whichever worker frees up first; starting with the longest modules (longest-processing-time-first)
 # keeps one worker from running a long module alone at the end while the other idles.
-SLOW_MODULES = ("test_experiment_paper.py", "test_model_run.py", "test_learning_conus.py", "test_gradients.py",
+SLOW_MODULES = ("test_experiment_paper.py", "test_gradients.py", "test_learning_conus.py", "test_model_run.py",
                 "test_parallel.py", "test_bondville_calibration.py", "test_conservation.py")
 
 
