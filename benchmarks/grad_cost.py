@@ -23,6 +23,23 @@ from diffland.physics import model
 from diffland.physics.options import Options
 
 
+def smc_loss_case(cells: int, steps: int, opts):
+    """(loss, args): mean top-layer SMC of ``model.run`` on the benchmark case, and its arguments.
+
+    Forcing, initial state and latitude are arguments of the program, not constants folded into
+    it (as in ``diffland bench`` and in training).
+    """
+    f, tin, p, init, latj = jax.tree_util.tree_map(jnp.asarray, bench_inputs(cells, steps))
+    f = {**f, **tin}
+
+    def loss(p, f, init, latj):
+        s0 = model.init_state(init, p, opts)
+        _, out = model.run(s0, f, p, opts, latj, True, outputs=("SMC",))
+        return out["SMC"][:, 0, :].mean()
+
+    return loss, (p, f, init, latj)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cells", type=int, default=412)
@@ -41,17 +58,7 @@ def main() -> None:
             return jax.tree_util.tree_map(jax.lax.stop_gradient, _orig(*args, **kw))
         setattr(m, fn, wrapped)
     opts = Options() if a.forward_options else Options().for_gradient()
-    f, tin, p, init, latj = jax.tree_util.tree_map(jnp.asarray, bench_inputs(a.cells, a.steps))
-    f = {**f, **tin}
-
-    # forcing, initial state and latitude are arguments of the program, not constants folded
-    # into it (as in diffland bench and in training)
-    def loss(p, f, init, latj):
-        s0 = model.init_state(init, p, opts)
-        _, out = model.run(s0, f, p, opts, latj, True, outputs=("SMC",))
-        return out["SMC"][:, 0, :].mean()
-
-    args = (p, f, init, latj)
+    loss, args = smc_loss_case(a.cells, a.steps, opts)
     fn = jax.jit(loss if a.mode == "forward" else jax.grad(loss))
     t0 = time.perf_counter()
     compiled = fn.lower(*args).compile()

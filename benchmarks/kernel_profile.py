@@ -20,10 +20,8 @@ import statistics
 import tempfile
 
 import jax
-import jax.numpy as jnp
+from grad_cost import smc_loss_case  # benchmarks/ is the script's directory
 
-from diffland.bench import bench_inputs
-from diffland.physics import model
 from diffland.physics.options import Options
 
 CONTAINERS = ("ThunkExecutor", "while", "conditional", "call", "$", "Pjit")
@@ -36,15 +34,7 @@ def main() -> None:
     ap.add_argument("--mode", choices=("forward", "gradient"), default="gradient")
     a = ap.parse_args()
     opts = Options().for_gradient() if a.mode == "gradient" else Options()
-    f, tin, p, init, latj = jax.tree_util.tree_map(jnp.asarray, bench_inputs(a.cells, a.steps))
-    f = {**f, **tin}
-
-    def loss(p, f, init, latj):
-        s0 = model.init_state(init, p, opts)
-        _, out = model.run(s0, f, p, opts, latj, True, outputs=("SMC",))
-        return out["SMC"][:, 0, :].mean()
-
-    args = (p, f, init, latj)
+    loss, args = smc_loss_case(a.cells, a.steps, opts)
     compiled = jax.jit(loss if a.mode == "forward" else jax.grad(loss)).lower(*args).compile()
     jax.block_until_ready(compiled(*args))
     with tempfile.TemporaryDirectory() as d:
