@@ -9,8 +9,8 @@ copy, dynamic-update-slice, ...), not counting the while/conditional/call contai
 also holds an ``end: NAME`` event per kernel and thread-pool, buffer-hold and Python events;
 those are not kernels. Prints kernels per model step, their median and mean duration, their
 summed time against the traced wall time, the untimed time per step (median of three runs
-without the profiler) divided by the kernel count, and the kernel kinds (name without the number) with
-the most launches. The profiler adds overhead per kernel, so the traced run is slower than an
+without the profiler) divided by the kernel count, and the kernel kinds (name without the
+number) with the most launches. The profiler adds overhead per kernel, so the traced run is slower than an
 untimed one; the counts are exact. The trace holds at most about 1 M events: keep ``--steps``
 small.
 
@@ -25,16 +25,14 @@ from __future__ import annotations
 import argparse
 import glob
 import gzip
+import importlib
 import json
 import os
 import re
 import statistics
-from collections import Counter
 import tempfile
 import time
-
-import importlib
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 import jax
 from grad_cost import smc_loss_case  # benchmarks/ is the script's directory
