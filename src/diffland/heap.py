@@ -16,7 +16,6 @@ leave much behind, and a trim walks the whole heap). ``import diffland`` registe
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 
 BACKEND_COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"  # compile or cache load
@@ -26,11 +25,11 @@ _trim = None
 
 
 def _malloc_trim():
-    """glibc's ``malloc_trim`` or None where the C library has none."""
+    """glibc's ``malloc_trim`` or None where the C library has none (``libc.so.6`` is glibc's name)."""
     global _trim
     if _trim is None:
         try:
-            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+            libc = ctypes.CDLL("libc.so.6")
             fn = libc.malloc_trim
             fn.argtypes, fn.restype = [ctypes.c_size_t], ctypes.c_int
             _trim = fn
