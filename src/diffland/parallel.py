@@ -79,10 +79,8 @@ def map_cells(fn, mesh: Mesh, ncells: int):
     over them) when the lengths can coincide.
     """
     def spec(a):
-        a = jax.numpy.asarray(a) if not hasattr(a, "ndim") else a
-        if a.ndim > 0 and a.shape[-1] == ncells:
-            return P(*([None] * (a.ndim - 1) + [AXIS]))
-        return P()
+        ndim = jax.numpy.ndim(a)
+        return cell_sharding(ndim if ndim > 0 and a.shape[-1] == ncells else 0, mesh).spec
 
     def wrapped(*args):
         in_specs = jax.tree_util.tree_map(spec, args)
