@@ -96,7 +96,7 @@ def main() -> None:
     ap.add_argument("--by-routine", action="store_true")
     a = ap.parse_args()
     routines = scope_routines() if a.by_routine else []
-    opts = Options().for_gradient() if a.mode == "gradient" else Options()
+    opts = Options().for_gradient() if a.mode == "gradient" else Options(compact_loops=os.environ.get("DIFFLAND_COMPACT", "1") == "1")
     loss, args = smc_loss_case(a.cells, a.steps, opts)
     compiled = jax.jit(loss if a.mode == "forward" else jax.grad(loss)).lower(*args).compile()
     hlo = compiled.as_text()

@@ -53,6 +53,7 @@ import jax.numpy as jnp
 
 from diffland.physics import aerodynamics as aero
 from diffland.physics import stomata
+from diffland.physics.compaction import compacted_fori_loop, compaction_widths
 from diffland.physics.constants import (CICE, CPAIR, CWAT, DENH2O, DENICE, HSUB, HVAP, RAIR,
                                         RW, SB, TFRZ, GRAV)
 
@@ -334,17 +335,18 @@ def surface_energy_vegetated(*, sfctmp, q2, eair, rhoair, ur, lwdn, sfcprs, tv, 
     hcv = cbiom * vai * CWAT + canliq * CWAT / DENH2O + canice * CICE / DENICE
     z = jnp.zeros_like(tv)
 
-    def most(first, c):
-        return aero.most_exchange(first=first, zlvl=zlvl, zpd=zpd, z0m=z0m, z0h=z0m, ur=ur,
-                                  tair=sfctmp, qair=q2, rhoair=rhoair, sh_prev=c["shc"],
-                                  fv_prev=c["fv"], moz_prev=c["moz"], fm_prev=c["fm"],
-                                  fh_prev=c["fh"], nsign=c["nsign"])
+    def most(first, c, e):
+        return aero.most_exchange(first=first, zlvl=e["zlvl"], zpd=e["zpd"], z0m=e["z0m"],
+                                  z0h=e["z0m"], ur=e["ur"], tair=e["sfctmp"], qair=e["q2"],
+                                  rhoair=e["rhoair"], sh_prev=c["shc"], fv_prev=c["fv"],
+                                  moz_prev=c["moz"], fm_prev=c["fm"], fh_prev=c["fh"],
+                                  nsign=c["nsign"])
 
-    def ltg(first, c, fv):
-        return aero.leaf_to_ground(first=first, vai=vai, hcan=hcan, zpd=zpd, z0mg=z0mg,
-                                   z0hg=z0mg, z0h=z0m, fv=fv, uc=uc, tah=c["TAH"],
-                                   rhoair=rhoair, shg_prev=c["shg"], fhg_prev=c["fhg"],
-                                   cwpvt=cwpvt, dleaf=dleaf)
+    def ltg(first, c, fv, e):
+        return aero.leaf_to_ground(first=first, vai=e["vai"], hcan=e["hcan"], zpd=e["zpd"],
+                                   z0mg=e["z0mg"], z0hg=e["z0mg"], z0h=e["z0m"], fv=fv, uc=e["uc"],
+                                   tah=c["TAH"], rhoair=e["rhoair"], shg_prev=c["shg"],
+                                   fhg_prev=c["fhg"], cwpvt=e["cwpvt"], dleaf=e["dleaf"])
 
     c0 = {"TV": tv, "TAH": tah, "EAH": eah, "fv": jnp.full_like(tv, 0.1), "moz": z, "fm": z,
           "fh": z, "nsign": z, "fhg": z, "shc": z, "shg": z, "IRC": z, "SHC": z, "EVC": z,
@@ -355,8 +357,12 @@ def surface_energy_vegetated(*, sfctmp, q2, eair, rhoair, ur, lwdn, sfcprs, tv, 
     # Stomata are evaluated once, at iteration 1, with the start-of-step TV and EAH and the
     # leaf boundary resistance of iteration 1 (neutral MOST); sunlit and shaded leaves are
     # stacked along the cell axis to trace the stomata code once.
-    m1 = most(True, c0)
-    rb1 = ltg(True, c0, m1["FV"])["RB"]
+    # inputs of the canopy loop (per cell or scalar); the compacted loop gathers the per-cell ones
+    env0 = {"zlvl": zlvl, "zpd": zpd, "z0m": z0m, "ur": ur, "sfctmp": sfctmp, "q2": q2,
+            "rhoair": rhoair, "vai": vai, "hcan": hcan, "z0mg": z0mg, "uc": uc, "cwpvt": cwpvt,
+            "dleaf": dleaf}
+    m1 = most(True, c0, env0)
+    rb1 = ltg(True, c0, m1["FV"], env0)["RB"]
     estv0, _ = esat_select(tv)
     cat = lambda x: jnp.concatenate([x, x], axis=-1)  # noqa: E731
     par2 = jnp.concatenate([parsun, parsha], axis=-1)
@@ -375,10 +381,19 @@ def surface_energy_vegetated(*, sfctmp, q2, eair, rhoair, ur, lwdn, sfcprs, tv, 
     rssun, rssha = rs2[..., :ncell], rs2[..., ncell:]
     psnsun, psnsha = psn2[..., :ncell], psn2[..., ncell:]
 
-    def iterate(i, c):
+    env = dict(env0, tg=tg, fwet=fwet, laisun=laisun, laisha=laisha, rssun=rssun, rssha=rssha,
+               rsurf=rsurf, eair=eair, estg0=estg0, gammav=gammav, fveg=fveg, air=air, cir=cir,
+               canliq=canliq, canice=canice, latheav=latheav, sav=sav, pahv=pahv, hcv=hcv)
+
+    def iterate(i, c, e):
         first = i == 0
-        m = most(first, c)
-        g = ltg(first, c, m["FV"])
+        m = most(first, c, e)
+        g = ltg(first, c, m["FV"], e)
+        (sfctmp, rhoair, vai, tg, fwet, laisun, laisha, rssun, rssha, rsurf, eair, estg0, gammav,
+         fveg, air, cir, canliq, canice, latheav, sav, pahv, hcv) = (
+            e[k] for k in ("sfctmp", "rhoair", "vai", "tg", "fwet", "laisun", "laisha", "rssun",
+                           "rssha", "rsurf", "eair", "estg0", "gammav", "fveg", "air", "cir",
+                           "canliq", "canice", "latheav", "sav", "pahv", "hcv"))
         tvc = c["TV"]
         estv, destv = esat_select(tvc)
         rah, raw, rb = m["RAH"], m["RAW"], g["RB"]
@@ -431,12 +446,14 @@ def surface_energy_vegetated(*, sfctmp, q2, eair, rhoair, ur, lwdn, sfcprs, tv, 
         out["last"] = c["last"] | ((n >= 5) & (jnp.abs(dtv) <= 0.01))
         return out
 
-    def iterate_unless_all_done(i, c):
-        # Once every cell has met Noah-MP's exit rule, the remaining iterations would only
-        # copy the carry (the updates are masked per cell), so skip them. Same values, less work.
-        return jax.lax.cond(jnp.all(c["done"]), lambda c: c, lambda c: iterate(i, c), c)
-
-    cN = jax.lax.fori_loop(0, 20, iterate_unless_all_done if options.skip_idle else iterate, c0)
+    if options.skip_idle:
+        # Skip the iterations once every cell has met Noah-MP's exit rule, and run the last
+        # iterations only on the cells still active (gathered into smaller buffers). Same values
+        # per cell, less masked work.
+        widths = compaction_widths(ncell) if (options.compact_loops and ncell) else ()
+        cN = compacted_fori_loop(iterate, 20, c0, env, widths, min_iter=6)
+    else:
+        cN = jax.lax.fori_loop(0, 20, lambda i, c: iterate(i, c, env), c0)
     tvf, tahf, eahf = cN["TV"], cN["TAH"], cN["EAH"]
     rahg, rawg = cN["RAHG"], cN["RAWG"]
 

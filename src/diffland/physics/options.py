@@ -37,6 +37,10 @@ class Options:
             off in every cell (``lax.cond``), which makes the forward pass faster. Reverse-mode
             differentiation of those ``lax.cond`` is slower than running the masked iterations
             (1.5x slower gradient at 412 cells); ``for_gradient()`` turns it off.
+        compact_loops: not a physics switch either (same values per cell). With ``skip_idle``,
+            run the last canopy-loop iterations only on the cells still iterating, gathered into
+            smaller buffers (``diffland.physics.compaction``), instead of at full width with
+            the finished cells masked.
     """
 
     dveg: int = 4
@@ -58,6 +62,7 @@ class Options:
     soil_dz: tuple = (0.10, 0.30, 0.60, 1.00)
     zref: float = 10.0
     skip_idle: bool = True
+    compact_loops: bool = True
 
     def for_gradient(self) -> "Options":
         """The same physics with ``skip_idle=False`` (faster under ``jax.grad``)."""
