@@ -19,6 +19,9 @@ surface-layer routines inside the energy balance) in ``jax.named_scope``, which 
 kernel's ``op_name``, and prints, per routine (the innermost scope), the kernels per step and their
 share of the summed traced kernel time, split into the forward pass and its transpose (the
 backward pass of reverse mode). The values computed are unchanged.
+
+``--mode forward`` profiles ``Options()``; ``DIFFLAND_COMPACT=0`` in the environment profiles it
+with ``compact_loops=False`` (the canopy loop at full width to its slowest cell).
 """
 from __future__ import annotations
 

@@ -66,7 +66,7 @@ def compacted_fori_loop(iterate: Callable, n_iter: int, carry: dict, env: dict, 
     # The carry travels as one (variables, cells) array: one copy, gather and scatter per
     # iteration or level instead of one per variable.
     keys = sorted(carry)
-    fdt = next(v.dtype for k, v in carry.items() if k != "done")
+    fdt = next(v.dtype for v in carry.values() if jnp.issubdtype(v.dtype, jnp.floating))
     dtypes = {k: carry[k].dtype for k in keys}
 
     def pack(c):
