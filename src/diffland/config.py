@@ -81,7 +81,8 @@ class ModelConfig(_Strict):
     options: Dict[str, Any] = Field(default_factory=dict, description="physics Options overrides")
     checkpoint: bool = True
     shard_cells: bool = Field(False, description="split every minibatch's cells over all devices "
-                                                 "(jax.sharding data parallelism; batch_cells must be a "
+                                                 "(jax.sharding data parallelism, each device running the "
+                                                 "physics of its own cells; batch_cells must be a "
                                                  "multiple of the device count)")
 
     @field_validator("options")

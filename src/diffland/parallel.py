@@ -61,7 +61,7 @@ def _shard_map():
     return f
 
 
-def map_cells(fn, mesh: Mesh, ncells: int):
+def map_cells(fn, mesh: Mesh, ncells: int, per_step: tuple = ()):
     """``fn`` run on each device's own block of cells (``shard_map``), with no communication.
 
     ``fn(*args)`` must treat cells independently. In ``args``, arrays whose last axis has
@@ -74,16 +74,19 @@ def map_cells(fn, mesh: Mesh, ncells: int):
     device tests and skips its own cells' idle iterations. The values are the same; the forward
     pass of 10 000 cells on 2 CPU devices runs about 1.4x faster (``BENCHMARKS.md``).
 
-    Like :func:`shard_cells`, the cell axis is recognised by its length: a per-step array with as
-    many steps as there are cells would be split too, so keep such arrays out of ``args`` (close
-    over them) when the lengths can coincide.
+    Like :func:`shard_cells`, the cell axis is recognised by its length. ``per_step`` lists the
+    positions of time-major arguments (a forcing dict of (time, cells) arrays and per-step
+    (time,) arrays such as JULIAN): their 1-d arrays are always replicated, so a window with as
+    many steps as there are cells is not split by mistake.
     """
-    def spec(a):
+    def spec(a, time_major=False):
         ndim = jax.numpy.ndim(a)
-        return cell_sharding(ndim if ndim > 0 and a.shape[-1] == ncells else 0, mesh).spec
+        cell = ndim > 0 and a.shape[-1] == ncells and not (time_major and ndim == 1)
+        return cell_sharding(ndim if cell else 0, mesh).spec
 
     def wrapped(*args):
-        in_specs = jax.tree_util.tree_map(spec, args)
+        in_specs = tuple(jax.tree_util.tree_map(lambda a, tm=(i in per_step): spec(a, tm), arg)
+                         for i, arg in enumerate(args))
         out_shapes = jax.eval_shape(fn, *args)
         for leaf in jax.tree_util.tree_leaves(out_shapes):
             if leaf.ndim == 0 or leaf.shape[-1] != ncells:

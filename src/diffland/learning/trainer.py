@@ -14,6 +14,11 @@ Design (see also ``diffland.learning.api``):
   Steps after the last whole window are not trained on.
 - ``checkpoint`` (``model.checkpoint`` in the config) is passed to ``model.run`` (``jax.checkpoint`` inside the
   physics scan) in the gradient pass.
+- **Several devices** (``model.shard_cells``): every minibatch's cells are split over the devices. The physics
+  (training windows, spin-up, validation runs) runs under ``diffland.parallel.map_cells``: each device runs its
+  own cells, so ``model.run`` must treat cells independently and return every array with the cell axis last.
+  The parameter network and the loss are plain ``jax.jit`` of sharded arrays (GSPMD): the loss and the
+  gradient of the network's weights reduce across devices.
 - **Observation operator**: top-layer soil moisture ``outputs['SMC'][:, 0, :]`` sampled at per-cell step
   indices ``obs_idx`` (days, cells); a day belongs to the window holding its median index; days whose index
   falls outside the window for a cell are masked.
@@ -35,7 +40,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import dataclasses
 import importlib
 import inspect
 import json
@@ -130,10 +134,14 @@ class Runner:
         model: module / object with ``init_state(initial, params, options)`` and
             ``run(state0, forcing, params, options, lat, checkpoint)``.
         options: physics options (static).
+        mesh: a cell mesh (``diffland.parallel.cell_mesh``) of several devices: each device runs its
+            own block of cells (``diffland.parallel.map_cells``); the number of cells must be a
+            multiple of the device count. None: one program over whatever devices the inputs are on.
     """
 
-    def __init__(self, model, options):
+    def __init__(self, model, options, mesh=None):
         self.model, self.options = model, options
+        self.mesh = mesh if (mesh is not None and mesh.devices.size > 1) else None
 
         def _chunk(state, forcing, params, lat, first):
             final, out = model.run(state, forcing, params, options, lat, False,
@@ -143,9 +151,23 @@ class Runner:
         def _full(state, forcing, params, lat, first):
             return model.run(state, forcing, params, options, lat, False, **run_kwargs(model, first, None))
 
-        self.chunk = jax.jit(_chunk, static_argnames="first")
-        self.full = jax.jit(_full, static_argnames="first")
+        self.chunk = jax.jit(self._cellwise(_chunk), static_argnames="first")
+        self.full = jax.jit(self._cellwise(_full), static_argnames="first")
         self.init = jax.jit(lambda initial, params: model.init_state(initial, params, options))
+
+    def _cellwise(self, fn):
+        """``fn(state, forcing, params, lat, first)`` run per device on its own cells (with a mesh)."""
+        if self.mesh is None:
+            return fn
+        from diffland.parallel import map_cells
+
+        mesh = self.mesh
+
+        def wrapped(state, forcing, params, lat, first):
+            return map_cells(lambda s, f, p, la: fn(s, f, p, la, first), mesh, lat.shape[-1],
+                             per_step=(1,))(state, forcing, params, lat)
+
+        return wrapped
 
     def initial_state(self, initial, params, init_sm_frac=None):
         initial = dict(initial)
@@ -292,11 +314,9 @@ class Trainer:
             if self.B % nd:
                 raise ValueError(f"model.shard_cells: the minibatch of {self.B} cells (optim.batch_cells) cannot be "
                                  f"split evenly over {nd} devices; use a multiple of {nd}")
-            if getattr(options, "compact_loops", False):
-                # under GSPMD, gathering a loop's active cells (Options.compact_loops) crosses devices:
-                # 0.70x forward at 10 000 cells on 2 devices (BENCHMARKS.md); same values without it
-                self.options = options = dataclasses.replace(options, compact_loops=False)
-                self.runner = Runner(self.model, options)
+            # each device runs the physics of its own cells (map_cells): no cross-device reductions
+            # inside the iterative solvers, and the canopy loop's compaction stays on its device
+            self.runner = Runner(self.model, options, self.mesh)
         self.n_devices = 1 if self.mesh is None else int(self.mesh.devices.size)
         self._build_steps()
 
@@ -366,13 +386,26 @@ class Trainer:
                 pen = jnp.zeros((), sim.dtype)
             return data + lc.bound_weight * pen, data, pen
 
+        mesh = self.mesh
+
+        def run_top(state0, forcing, params, lat, first):
+            """The window's physics under reverse mode: (final state, top-layer SMC (time, cells)); with a
+            mesh, each device runs its own cells (map_cells) and only the loss reduces across devices."""
+            def fn(s, f, p, la):
+                final, out = model.run(s, f, p, goptions, la, ckpt, **run_kwargs(model, first, ("SMC",)))
+                return final, out["SMC"][:, 0, :]
+
+            if mesh is None:
+                return fn(state0, forcing, params, lat)
+            from diffland.parallel import map_cells
+
+            return map_cells(fn, mesh, lat.shape[-1], per_step=(1,))(state0, forcing, params, lat)
+
         def window_loss(learner, state0, b, win, use_initial, first):
             raw, params, extra = physical(learner, b)
             if use_initial:
                 state0 = runner.initial_state(b["initial"], params, extra["init_sm_frac"])
-            final, out = model.run(state0, win["forcing"], params, goptions, b["lat"], ckpt,
-                                   **run_kwargs(model, first, ("SMC",)))
-            top = out["SMC"][:, 0, :]
+            final, top = run_top(state0, win["forcing"], params, b["lat"], first)
             sim = jnp.take_along_axis(top, win["idx"], axis=0)
             total, data, pen = loss_from_sim(sim, win["obs"], b, raw, extra)
             return total, (final, data, pen)
@@ -399,9 +432,8 @@ class Trainer:
             return loss_from_sim(sim, obs, b, raw, extra)[1]
 
         def loss_given_params(params, state0, b, win, extra, raw, obs, first):
-            final, out = model.run(state0, win["forcing"], params, goptions, b["lat"], ckpt,
-                                   **run_kwargs(model, first, ("SMC",)))
-            sim = jnp.take_along_axis(out["SMC"][:, 0, :], win["idx"], axis=0)
+            _, top = run_top(state0, win["forcing"], params, b["lat"], first)
+            sim = jnp.take_along_axis(top, win["idx"], axis=0)
             return loss_from_sim(sim, obs, b, raw, extra)[1]
 
         self._train_step = train_step
