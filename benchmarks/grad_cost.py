@@ -40,6 +40,21 @@ def smc_loss_case(cells: int, steps: int, opts):
     return loss, (p, f, init, latj)
 
 
+def wrap_routines(routines, wrap) -> None:
+    """Replace each physics function ``(module, name)`` of ``routines`` (modules of
+    ``diffland.physics``) by ``wrap(original, name)``, in its module (a probe: callers that look the
+    function up in its module at trace time see the wrapper)."""
+    for mod, fn in routines:
+        m = importlib.import_module("diffland.physics." + mod)
+        setattr(m, fn, wrap(getattr(m, fn), fn))
+
+
+def _stopped(orig, name):
+    def wrapped(*args, **kw):
+        return jax.tree_util.tree_map(jax.lax.stop_gradient, orig(*args, **kw))
+    return wrapped
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cells", type=int, default=412)
@@ -49,14 +64,7 @@ def main() -> None:
     ap.add_argument("--stop", nargs="*", default=[])
     ap.add_argument("--reps", type=int, default=2)
     a = ap.parse_args()
-    for spec in a.stop:
-        mod, fn = spec.split(".")
-        m = importlib.import_module("diffland.physics." + mod)
-        orig = getattr(m, fn)
-
-        def wrapped(*args, _orig=orig, **kw):
-            return jax.tree_util.tree_map(jax.lax.stop_gradient, _orig(*args, **kw))
-        setattr(m, fn, wrapped)
+    wrap_routines([tuple(spec.split(".")) for spec in a.stop], _stopped)
     opts = Options() if a.forward_options else Options().for_gradient()
     loss, args = smc_loss_case(a.cells, a.steps, opts)
     fn = jax.jit(loss if a.mode == "forward" else jax.grad(loss))

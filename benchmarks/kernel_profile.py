@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import glob
 import gzip
-import importlib
 import json
 import os
 import re
@@ -38,7 +37,7 @@ import time
 from collections import Counter, defaultdict
 
 import jax
-from grad_cost import smc_loss_case  # benchmarks/ is the script's directory
+from grad_cost import smc_loss_case, wrap_routines  # benchmarks/ is the script's directory
 
 from diffland.physics.options import Options
 
@@ -67,17 +66,14 @@ ROUTINES = (
 
 def scope_routines() -> list[str]:
     """Wrap each of ``ROUTINES`` in a ``jax.named_scope`` of its name; return the names."""
-    names = []
-    for mod, fn in ROUTINES:
-        m = importlib.import_module("diffland.physics." + mod)
-        orig = getattr(m, fn)
+    def scoped(orig, name):
+        def wrapped(*args, **kw):
+            with jax.named_scope(name):
+                return orig(*args, **kw)
+        return wrapped
 
-        def wrapped(*args, _orig=orig, _name=fn, **kw):
-            with jax.named_scope(_name):
-                return _orig(*args, **kw)
-        setattr(m, fn, wrapped)
-        names.append(fn)
-    return names
+    wrap_routines(ROUTINES, scoped)
+    return [fn for _, fn in ROUTINES]
 
 
 def routine_of(hlo_text: str, routines: list[str]) -> dict[str, tuple[str, bool]]:
