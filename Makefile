@@ -18,7 +18,7 @@ demo: $(STAMP)
 	$(VENV)/bin/diffland demo --out demo_out
 
 test: $(STAMP)
-	$(PY) -m pytest -q -ra -n 2 --dist loadfile tests
+	$(PY) -m pytest -q -ra -n 2 --dist loadfile --no-loadscope-reorder tests
 
 bench: $(STAMP)
 	$(VENV)/bin/diffland bench --out bench_out
