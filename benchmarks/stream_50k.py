@@ -22,6 +22,20 @@ import time
 import numpy as np
 
 
+def speed_only_fields(ds, seed: int = 0) -> None:
+    """Add to a synthetic data set, in place, what training needs without running a model over it: a
+    random SMAP_AM field (60 % missing; the figures then measure speed, not skill), the learning layer's
+    class names, and SHDMAX and TBOT from NDVI and a latitude rule [K] (the CONUS loader derives TBOT from
+    the mean T2D, which would read all of a lazy forcing)."""
+    rng = np.random.default_rng(seed)
+    obs = rng.uniform(0.1, 0.4, (ds.sizes["obs_time"], ds.sizes["cell"])).astype(np.float32)
+    obs[rng.random(obs.shape) < 0.6] = np.nan
+    ds["SMAP_AM"] = (("obs_time", "cell"), obs)
+    ds["soil_class"], ds["veg_class"] = ds["ISLTYP"], ds["IVGTYP"]
+    ds["shdmax"] = ("cell", np.clip(np.asarray(ds["NDVI"].values) * 100.0, 5.0, 95.0))
+    ds["tbot"] = ("cell", 288.0 - 0.4 * (np.abs(np.asarray(ds["lat"].values)) - 30.0))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--cells", type=int, default=50_000)
@@ -36,15 +50,7 @@ def main():
     t0 = time.time()
     n_days = 365 * a.years + a.years // 4
     ds = make_synthetic(a.cells, n_days, seed=0, dt=3600, lazy_threshold=1)
-    rng = np.random.default_rng(0)
-    obs = rng.uniform(0.1, 0.4, (ds.sizes["obs_time"], a.cells)).astype(np.float32)
-    obs[rng.random(obs.shape) < 0.6] = np.nan
-    ds["SMAP_AM"] = (("obs_time", "cell"), obs)
-    ds["soil_class"], ds["veg_class"] = ds["ISLTYP"], ds["IVGTYP"]  # the learning layer's class names
-    # vegetation fraction and deep soil temperature without reading the forcing (the CONUS loader derives
-    # tbot from the mean T2D, which would read all 70 GB): from NDVI, and a latitude rule [K]
-    ds["shdmax"] = ("cell", np.clip(np.asarray(ds["NDVI"].values) * 100.0, 5.0, 95.0))
-    ds["tbot"] = ("cell", 288.0 - 0.4 * (np.abs(np.asarray(ds["lat"].values)) - 30.0))
+    speed_only_fields(ds)
     nbytes = sum(ds[v].size * 4 for v in ("T2D", "Q2D", "U2D", "V2D", "PSFC", "SWDOWN", "LWDOWN", "RAINRATE"))
     lazy = hasattr(ds["T2D"].data, "dask")
     t_build = time.time() - t0

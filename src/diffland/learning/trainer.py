@@ -159,13 +159,10 @@ class Runner:
         """``fn(state, forcing, params, lat, first)`` run per device on its own cells (with a mesh)."""
         if self.mesh is None:
             return fn
-        from diffland.parallel import map_cells
-
         mesh = self.mesh
 
         def wrapped(state, forcing, params, lat, first):
-            return map_cells(lambda s, f, p, la: fn(s, f, p, la, first), mesh, lat.shape[-1],
-                             per_step=(1,))(state, forcing, params, lat)
+            return per_device(lambda s, f, p, la: fn(s, f, p, la, first), mesh)(state, forcing, params, lat)
 
         return wrapped
 
@@ -200,6 +197,20 @@ class Runner:
             first = False
             tops.append(np.asarray(top))
         return np.concatenate(tops, 0)[:T]
+
+
+def per_device(fn, mesh):
+    """``fn(state, forcing, params, lat)`` of the physics run by each device of ``mesh`` on its own cells
+    (``diffland.parallel.map_cells``; ``forcing`` is time-major, the cell count is ``lat``'s length);
+    ``fn`` itself when ``mesh`` is None."""
+    if mesh is None:
+        return fn
+    from diffland.parallel import map_cells
+
+    def wrapped(state, forcing, params, lat):
+        return map_cells(fn, mesh, lat.shape[-1], per_step=(1,))(state, forcing, params, lat)
+
+    return wrapped
 
 
 _RUNNERS: dict = {}
@@ -274,7 +285,6 @@ class Trainer:
         self.nan_policy = nan_policy
         self.cfg, self.train, self.val, self.options = cfg, train, val, options
         self.model = model if model is not None else default_model()
-        self.runner = Runner(self.model, options)
         self.layout = build_layout(cfg, options.nsoil)
         self.mu, self.sd = float(obs_stats[0]), float(obs_stats[1])
         self.run_dir = Path(run_dir) if run_dir is not None else None
@@ -314,9 +324,9 @@ class Trainer:
             if self.B % nd:
                 raise ValueError(f"model.shard_cells: the minibatch of {self.B} cells (optim.batch_cells) cannot be "
                                  f"split evenly over {nd} devices; use a multiple of {nd}")
-            # each device runs the physics of its own cells (map_cells): no cross-device reductions
-            # inside the iterative solvers, and the canopy loop's compaction stays on its device
-            self.runner = Runner(self.model, options, self.mesh)
+        # with a mesh, each device runs the physics of its own cells (map_cells): no cross-device
+        # reductions inside the iterative solvers, and the canopy loop's compaction stays on its device
+        self.runner = Runner(self.model, options, self.mesh)
         self.n_devices = 1 if self.mesh is None else int(self.mesh.devices.size)
         self._build_steps()
 
@@ -395,11 +405,7 @@ class Trainer:
                 final, out = model.run(s, f, p, goptions, la, ckpt, **run_kwargs(model, first, ("SMC",)))
                 return final, out["SMC"][:, 0, :]
 
-            if mesh is None:
-                return fn(state0, forcing, params, lat)
-            from diffland.parallel import map_cells
-
-            return map_cells(fn, mesh, lat.shape[-1], per_step=(1,))(state0, forcing, params, lat)
+            return per_device(fn, mesh)(state0, forcing, params, lat)
 
         def window_loss(learner, state0, b, win, use_initial, first):
             raw, params, extra = physical(learner, b)
