@@ -41,13 +41,16 @@ from grad_cost import smc_loss_case, wrap_routines  # benchmarks/ is the script'
 
 from diffland.physics.options import Options
 
-CONTAINER = re.compile(r"(while|conditional|call)(\.\d+)?$")  # XLA names instructions by opcode
+# a while/conditional/call instruction: its opcode follows the result type (names need not say it:
+# JAX's lax.cond becomes e.g. ``%cond.32 = (...) conditional(...)``)
+CONTAINER = re.compile(r"^\s*(?:ROOT )?%([\w.\-]+) = .*? (?:while|conditional|call)\(", re.M)
 
 
 def kernel_names(hlo_text: str) -> set[str]:
-    """Names of the compiled module's instructions, less the while/conditional/call containers."""
+    """Names of the compiled module's instructions, less the while/conditional/call containers
+    (whose trace events span the kernels they run)."""
     names = set(re.findall(r"^\s*(?:ROOT )?%([\w.\-]+) = ", hlo_text, re.M))
-    return {n for n in names if not CONTAINER.match(n)}
+    return names - set(CONTAINER.findall(hlo_text))
 
 
 # (module of diffland.physics, function): what ``--by-routine`` scopes
