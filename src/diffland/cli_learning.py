@@ -70,6 +70,13 @@ def train_cmd(
     nan_policy: str = typer.Option("skip", "--nan-policy",
                                    help="'skip': skip (and record) an update whose gradient alone is non-finite; "
                                         "'raise': stop with the NaN guard's error"),
+    coordinator: Optional[str] = typer.Option(
+        None, "--coordinator", help="HOST:PORT of process 0, to train as one of several processes "
+                                    "(jax.distributed; on SLURM / Open MPI clusters use --distributed instead)"),
+    num_processes: Optional[int] = typer.Option(None, "--num-processes", help="number of processes (with --coordinator)"),
+    process_id: Optional[int] = typer.Option(None, "--process-id", help="this process, 0 .. N-1 (with --coordinator)"),
+    distributed: bool = typer.Option(False, "--distributed",
+                                     help="join a multi-process run whose layout JAX detects (SLURM, Open MPI, ...)"),
 ):
     """Train a parameter network through the differentiable Noah-MP; writes the run directory."""
     from diffland.config import load_config
@@ -78,6 +85,13 @@ def train_cmd(
     from diffland.config import ConfigError
 
     config, resume, nan_policy = Path(_v(config)), bool(_v(resume)), str(_v(nan_policy))
+    coordinator, num_processes, process_id = _v(coordinator), _v(num_processes), _v(process_id)
+    if coordinator is not None or bool(_v(distributed)):
+        if coordinator is not None and (num_processes is None or process_id is None):
+            raise typer.BadParameter("--coordinator needs --num-processes and --process-id", param_hint="--coordinator")
+        from diffland.parallel import init_distributed
+
+        init_distributed(coordinator, num_processes, process_id)
     if not config.exists():
         raise typer.BadParameter(f"configuration file {config} not found", param_hint="--config")
     try:
@@ -91,6 +105,10 @@ def train_cmd(
     typer.echo(f"data: {cfg.data.source}: {ds.sizes['cell']} cells, {ds.sizes['time']} steps "
                f"({_time.time() - t0:.1f} s)")
     run_dir = train(cfg, dataset=ds, resume=resume, nan_policy=nan_policy)
+    from diffland.parallel import is_main_process
+
+    if not is_main_process():
+        return run_dir
     summ = json.loads((Path(run_dir) / "summary.json").read_text())
     if summ.get("nan_skips"):
         typer.echo(f"note: {len(summ['nan_skips'])} update(s) skipped for a non-finite gradient "

@@ -8,8 +8,11 @@ that its last axis is split over the mesh and every other axis is replicated. Ji
 functions of sharded inputs then run in parallel (GSPMD); reductions over cells (losses)
 become cross-device all-reduces automatically.
 
-Multi-host: call ``jax.distributed.initialize()`` first on every host; ``jax.devices()``
-then lists the devices of all hosts and the same code shards over all of them.
+Several processes (hosts): :func:`init_distributed` (``jax.distributed.initialize``) first, in every
+process; ``jax.devices()`` then lists the devices of all of them and the same code shards over all.
+Every process holds the same host copy of a minibatch and places only its own devices' blocks
+(:func:`put_global`); results spread over processes come back with :func:`to_host`; only the first
+process writes files (:func:`is_main_process`).
 """
 from __future__ import annotations
 
@@ -33,6 +36,56 @@ def cell_sharding(ndim: int, mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, P(*([None] * (ndim - 1) + [AXIS])))
 
 
+def put_global(a, sharding: NamedSharding):
+    """``a`` placed with ``sharding``, also when the mesh spans several processes (hosts).
+
+    With ``jax.distributed`` every process holds the same host copy of the data (the same minibatch,
+    drawn from the same seed) and supplies only its own devices' blocks of it
+    (``jax.make_array_from_callback``): nothing is sent between processes. ``jax.device_put`` would
+    instead compare the whole array across processes first, and fails on data holding NaN (masked
+    observations), since NaN differs from itself. Arrays already spread over several processes are
+    resharded with ``jax.device_put``.
+    """
+    if jax.process_count() == 1 or (isinstance(a, jax.Array) and not a.is_fully_addressable):
+        return jax.device_put(a, sharding)
+    host = np.asarray(a)
+    return jax.make_array_from_callback(host.shape, sharding, lambda idx: host[idx])
+
+
+def init_distributed(coordinator: str | None = None, num_processes: int | None = None,
+                     process_id: int | None = None) -> None:
+    """Join a multi-process (multi-host) run: ``jax.distributed.initialize``, before any other JAX call.
+
+    On a cluster JAX detects the three values itself (SLURM, Open MPI, ...); give them to start the
+    processes by hand, e.g. two processes on one machine::
+
+        diffland train --config c.yaml --coordinator localhost:12345 --num-processes 2 --process-id 0 &
+        diffland train --config c.yaml --coordinator localhost:12345 --num-processes 2 --process-id 1
+
+    Afterwards ``jax.devices()`` lists the devices of every process, ``cell_mesh()`` spans them all,
+    and each process feeds its own devices' cells (:func:`put_global`).
+    """
+    jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes,
+                               process_id=process_id)
+
+
+def is_main_process() -> bool:
+    """True on the process that writes a run's files (the first one; the only one without
+    ``jax.distributed``). The other processes compute the same steps and write nothing."""
+    return jax.process_index() == 0
+
+
+def to_host(a) -> np.ndarray:
+    """``a`` as a NumPy array on this process, gathered from every process when it is spread over
+    several (``jax.distributed``). Every process must make the same calls in the same order (a gather
+    is a collective operation), as they do when they all run the same training script."""
+    if isinstance(a, jax.Array) and not a.is_fully_addressable and not a.is_fully_replicated:
+        from jax.experimental import multihost_utils
+
+        return np.asarray(multihost_utils.process_allgather(a, tiled=True))
+    return np.asarray(a)
+
+
 def shard_cells(tree, mesh: Mesh, ncells: int | None = None):
     """Place every array of ``tree`` with its last axis split over ``mesh``.
 
@@ -48,8 +101,8 @@ def shard_cells(tree, mesh: Mesh, ncells: int | None = None):
         if is_cell and a.shape[-1] % n:
             raise ValueError(f"{a.shape[-1]} cells cannot be split evenly over {n} devices; "
                              "pad the cell axis to a multiple of the device count")
-        return jax.device_put(a, cell_sharding(a.ndim if is_cell else 0, mesh) if is_cell
-                              else NamedSharding(mesh, P()))
+        return put_global(a, cell_sharding(a.ndim if is_cell else 0, mesh) if is_cell
+                          else NamedSharding(mesh, P()))
 
     return jax.tree_util.tree_map(put, tree)
 

@@ -35,6 +35,7 @@ import xarray as xr
 import yaml
 
 from ..config import TrainConfig, config_to_dict, dump_config, load_config, parse_config
+from ..parallel import is_main_process
 from .data import REGIME_NAMES, Normaliser, load_dataset, prepare, select_period, split_cells, steps_per_day
 from .networks import SOIL_PARAMS
 from .trainer import (Runner, Trainer, _deserialise, _serialise, atomic_write_bytes, atomic_write_text, get_runner,
@@ -137,13 +138,16 @@ def train(config, dataset: Optional[xr.Dataset] = None, *, model=None, default_p
     options = make_options(cfg, ds)
     run_dir = Path(run_dir if run_dir is not None else cfg.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    # with jax.distributed, every process trains (each on its own devices' cells) and the first writes
+    main = is_main_process()
     echo = run_dir / "config.yaml"
     if resume and echo.exists():
         old = yaml.safe_load(echo.read_text())
         diff = _config_diff(old, config_to_dict(cfg))
         if diff:
             raise ValueError(f"resume: the configuration differs from {echo} in {diff}")
-    dump_config(cfg, echo)
+    if main:
+        dump_config(cfg, echo)
 
     splits = _splits(cfg, ds)
     ids = _cells(ds)
@@ -161,15 +165,18 @@ def train(config, dataset: Optional[xr.Dataset] = None, *, model=None, default_p
     meta = {"normaliser": norm.to_dict(), "n_attr": n_attr, "n_seq": n_seq, "n_train": int(len(splits["train"])),
             "options": {f.name: getattr(options, f.name) for f in dataclasses.fields(options)},
             "train_cells": [_py(x) for x in ids[splits["train"]]]}
-    atomic_write_text(run_dir / "normalisation.json", json.dumps(meta, indent=1, default=_py))
-    atomic_write_text(run_dir / "splits.json", json.dumps(
-        {g: [_py(x) for x in ids[v]] for g, v in splits.items()} |
-        {"holdout_fraction": cfg.data.holdout_fraction, "holdout_seed": cfg.data.holdout_seed,
-         "seed": cfg.seed, "val_split": cfg.optim.val_split}, indent=1, default=_py))
+    if main:
+        atomic_write_text(run_dir / "normalisation.json", json.dumps(meta, indent=1, default=_py))
+        atomic_write_text(run_dir / "splits.json", json.dumps(
+            {g: [_py(x) for x in ids[v]] for g, v in splits.items()} |
+            {"holdout_fraction": cfg.data.holdout_fraction, "holdout_seed": cfg.data.holdout_seed,
+             "seed": cfg.seed, "val_split": cfg.optim.val_split}, indent=1, default=_py))
 
     tr = Trainer(cfg, prep_tr, prep_val, options, model, obs_stats=(norm.obs_mean, norm.obs_std),
                  run_dir=run_dir, n_attr=n_attr, n_seq=n_seq, nan_policy=nan_policy)
     learner, history = tr.fit(resume=resume, on_epoch_end=on_epoch_end)
+    if not main:
+        return run_dir
     atomic_write_bytes(run_dir / "model.eqx", _serialise(learner))
     learned = apply(run_dir, ds, default_params_fn=default_params_fn, _options=options)
     group = np.full(len(ids), "train", object)

@@ -54,6 +54,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from ..parallel import is_main_process, to_host
 from .data import Prepared, is_lazy, materialise
 from .losses import LOSS_KINDS, bound_penalty_params, bound_penalty_raw, compute_loss_switch, per_cell_metric
 from .networks import Learner, OutputLayout, make_network
@@ -195,7 +196,7 @@ class Runner:
             fw = _slice_forcing(forcing, w * W, (w + 1) * W, pad_to=W)
             state, top = self.chunk(state, fw, params, lat, first=first)
             first = False
-            tops.append(np.asarray(top))
+            tops.append(to_host(top))
         return np.concatenate(tops, 0)[:T]
 
 
@@ -337,7 +338,7 @@ class Trainer:
             return tree
         from jax.sharding import NamedSharding, PartitionSpec as P
 
-        from diffland.parallel import AXIS
+        from diffland.parallel import AXIS, put_global
 
         if isinstance(tree, dict):
             return {k: self._put(v, k) for k, v in tree.items()}
@@ -350,7 +351,7 @@ class Trainer:
             spec = P()
         else:
             spec = P(*([None] * (a.ndim - 1)), AXIS)
-        return jax.device_put(a, NamedSharding(self.mesh, spec))
+        return put_global(a, NamedSharding(self.mesh, spec))
 
     # ---- set-up ---------------------------------------------------------------------------------
     def _make_optimizer(self):
@@ -452,7 +453,7 @@ class Trainer:
         b = {"attrs": data.attrs[cells], "defaults": {k: v[..., cells] for k, v in data.defaults.items()},
              "initial": {k: v[..., cells] for k, v in data.initial.items()}, "lat": data.lat[cells].astype(np.float32),
              "cmask": np.ones(len(cells), bool) if cmask is None else cmask,
-             "pos": np.asarray(cells if pos is None else pos), "loss_kind": self.loss_index}
+             "pos": to_host(cells if pos is None else pos), "loss_kind": self.loss_index}
         if data.seq is not None:
             b["seq"] = data.seq[:, cells]
         if data.regime is not None:
@@ -520,8 +521,8 @@ class Trainer:
             top = self.runner.top_series(state, forcing, params, b["lat"], self.W, first=self.spin_steps == 0)
             sims.append(sample_obs(top, data.obs_idx[:, cells])[:, :n])
             data, cells = full, full_cells
-            raws.append(np.asarray(raw)[:n])
-            extras.append({k: (None if extra[k] is None else np.asarray(extra[k])[..., :n]) for k in ("a", "b")})
+            raws.append(to_host(raw)[:n])
+            extras.append({k: (None if extra[k] is None else to_host(extra[k])[..., :n]) for k in ("a", "b")})
         sim = np.concatenate(sims, 1)
         raw = np.concatenate(raws, 0)
         ab = None
@@ -553,7 +554,7 @@ class Trainer:
                  "b": jnp.asarray(ab[1]) if (use_ab and ab) else None, "unit": {}}
         vloss = float(self._val_loss(jnp.asarray(sim), jnp.asarray(obs), b, jnp.asarray(raw), extra))
         v, valid = per_cell_metric(jnp.asarray(sim), jnp.asarray(obs), "rmse", min_obs=self.cfg.loss.min_obs)
-        v, valid = np.asarray(v), np.asarray(valid)
+        v, valid = to_host(v), to_host(valid)
         vrmse = float(v[valid].mean()) if valid.any() else float("nan")
         return {"val_loss": vloss, "val_rmse": vrmse}
 
@@ -572,12 +573,12 @@ class Trainer:
                                  f"{epoch}, window {w}", cell=cid, cell_index=ci, step=step, time=t, variable=var,
                                  epoch=epoch)
 
-        rawn = np.asarray(raw)
+        rawn = to_host(raw)
         if not np.all(np.isfinite(rawn)):
             c = int(np.nonzero(~np.isfinite(rawn).all(1))[0][0])
             _err("network output", int(cells[c]), step0, "network")
         for k, v in params.items():
-            vv = np.asarray(v)
+            vv = to_host(v)
             if not np.all(np.isfinite(vv)):
                 c = int(np.nonzero(~np.isfinite(vv.reshape(-1, vv.shape[-1])).all(0))[0][0])
                 _err(f"parameter {k}", int(cells[c]), step0, k)
@@ -586,7 +587,7 @@ class Trainer:
         _, out = self.runner.full(state0, win["forcing"], params, b["lat"], first=first)
         best = None
         for k in sorted(out):
-            x = np.asarray(out[k])
+            x = to_host(out[k])
             if x.ndim < 2 or x.shape[0] != self.W:
                 continue
             bad = ~np.isfinite(x.reshape(x.shape[0], -1, x.shape[-1]))
@@ -603,7 +604,7 @@ class Trainer:
         g = self._grad_params(params, state0, b, win, extra, raw, win["obs"], first)
         badc = np.zeros(self.B, bool)
         for v in jax.tree_util.tree_leaves(g):
-            vv = np.asarray(v)
+            vv = to_host(v)
             if vv.ndim >= 1 and vv.shape[-1] == self.B:
                 badc |= ~np.isfinite(vv.reshape(-1, self.B)).all(0)
         badc &= b["cmask"]
@@ -611,14 +612,14 @@ class Trainer:
             _err("loss or gradient (outside the physics parameters)", None, step0, "loss")
         c = int(np.nonzero(badc)[0][0])
         # first observation whose inclusion makes the gradient non-finite (bisection on the obs prefix)
-        obs = np.asarray(win["obs"])
+        obs = to_host(win["obs"])
         days = np.nonzero(np.isfinite(obs[:, c]))[0]
 
         def bad_upto(j):
             o = np.full_like(obs, np.nan)
             o[: days[j] + 1, c] = obs[: days[j] + 1, c]
             gg = self._grad_params(params, state0, b, win, extra, raw, o, first)
-            return any(not np.all(np.isfinite(np.asarray(v)[..., c])) for v in jax.tree_util.tree_leaves(gg)
+            return any(not np.all(np.isfinite(to_host(v)[..., c])) for v in jax.tree_util.tree_leaves(gg)
                        if np.ndim(v) >= 1 and np.shape(v)[-1] == self.B)
 
         step = step0
@@ -631,7 +632,7 @@ class Trainer:
                         hi = mid
                     else:
                         lo = mid + 1
-                step = step0 + int(np.asarray(win["idx"])[days[lo], c])
+                step = step0 + int(to_host(win["idx"])[days[lo], c])
         _err("gradient", int(cells[c]), step, "gradient")
 
     # ---- NaN policy "skip" ------------------------------------------------------------------------------
@@ -641,8 +642,8 @@ class Trainer:
         column ``skipped_steps``); anything else still raises through the NaN guard."""
         if self.nan_policy != "skip" or not np.isfinite(float(loss)):
             return False
-        return all(bool(np.all(np.isfinite(np.asarray(x)))) for x in jax.tree_util.tree_leaves(st2)
-                   if np.issubdtype(np.asarray(x).dtype, np.floating))
+        return all(bool(np.all(np.isfinite(to_host(x)))) for x in jax.tree_util.tree_leaves(st2)
+                   if np.issubdtype(to_host(x).dtype, np.floating))
 
     def _bad_cells(self, learner, state0, b, win, first) -> list:
         """Batch positions of the cells whose parameter gradients are non-finite (one extra gradient pass)."""
@@ -650,10 +651,10 @@ class Trainer:
         g = self._grad_params(params, state0, b, win, extra, raw, win["obs"], first)
         badc = np.zeros(self.B, bool)
         for v in jax.tree_util.tree_leaves(g):
-            vv = np.asarray(v)
+            vv = to_host(v)
             if vv.ndim >= 1 and vv.shape[-1] == self.B:
                 badc |= ~np.isfinite(vv.reshape(-1, self.B)).all(0)
-        return [int(c) for c in np.nonzero(badc & np.asarray(b["cmask"]))[0]]
+        return [int(c) for c in np.nonzero(badc & to_host(b["cmask"]))[0]]
 
     # ---- the loop ------------------------------------------------------------------------------------
     def fit(self, *, resume: bool = False, on_epoch_end: Optional[Callable] = None):
@@ -665,8 +666,8 @@ class Trainer:
         opt_state = self._optim.init(self._filter(learner))
         best = learner
         state = {"epoch": -1, "history": [], "best_epoch": None, "best_value": None, "bad_epochs": 0,
-                 "stopped": False, "seed": cfg.seed, "key": np.asarray(jax.random.key_data(key)).tolist()
-                 if hasattr(jax.random, "key_data") else np.asarray(key).tolist()}
+                 "stopped": False, "seed": cfg.seed, "key": to_host(jax.random.key_data(key)).tolist()
+                 if hasattr(jax.random, "key_data") else to_host(key).tolist()}
         ckdir = self.run_dir / "checkpoints" if self.run_dir is not None else None
         if ckdir is not None:
             ckdir.mkdir(parents=True, exist_ok=True)
@@ -680,9 +681,16 @@ class Trainer:
         start = state["epoch"] + 1
         if state["stopped"]:
             start = cfg.optim.epochs
+        if jax.process_count() > 1:  # every process must resume from the same checkpoint
+            from jax.experimental import multihost_utils
+
+            starts = np.asarray(multihost_utils.process_allgather(np.int32(start))).ravel().tolist()
+            if len(set(starts)) > 1:
+                raise ValueError(f"resume: the processes found different checkpoints (next epoch per process: "
+                                 f"{starts}) in {ckdir}; put output_dir on a file system all processes share")
         batches_per_epoch = len(self._cell_batches(0))
         total = max(0, cfg.optim.epochs - start) * batches_per_epoch * self.n_win
-        with _progress(cfg.optim.progress, total) as advance:
+        with _progress(cfg.optim.progress and is_main_process(), total) as advance:
             for epoch in range(start, cfg.optim.epochs):
                 t0 = _time.time()
                 losses, datas, pens, gnorms, skips = [], [], [], [], []
@@ -747,7 +755,7 @@ class Trainer:
                 history.append(rec)
                 state["epoch"] = epoch
                 state["history"] = history
-                if ckdir is not None:
+                if ckdir is not None and is_main_process():
                     self._save(ckdir, epoch, learner, opt_state, best, state)
                     self._write_metrics(history)
                 if on_epoch_end is not None:
