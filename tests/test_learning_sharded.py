@@ -15,24 +15,31 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
-SCRIPT = textwrap.dedent("""
-    import json, sys
-    import jax, numpy as np, pandas as pd, xarray as xr
+# the training case of every run below (the stand-in physics of the learning tests), as Python source
+CASE = textwrap.dedent("""
+    import sys
     sys.path.insert(0, %r)
     import learning_standin as S
     from diffland.learning import api
-    out = sys.argv[1]
     ds = S.make_dataset(ncell=10, ndays=60, seed=3)
+    base = {"data": {"train_period": ["2015-04-01", "2015-05-30"], "holdout_fraction": 0.0},
+            "params": {"learned": [{"name": "SMCMAX", "lo": 0.3, "hi": 0.55},
+                                   {"name": "DKSAT", "lo": 5e-7, "hi": 3e-5, "log": True}]},
+            "network": {"hidden": [8]}, "loss": {"kind": "global_rmse_z"},
+            "optim": {"epochs": 3, "batch_cells": 4, "window_days": 20, "spinup_days": 20, "lr": 0.02,
+                      "val_fraction": 0.2, "patience": 10, "progress": False},
+            "seed": 5}
+""" % str(HERE))
+
+# one process: one device, then the cells split over its two devices
+SCRIPT = textwrap.dedent("""
+    import json, sys
+    import jax, numpy as np, pandas as pd, xarray as xr
+    out = sys.argv[1]
+""") + CASE + textwrap.dedent("""
     res = {"devices": len(jax.devices())}
     for shard in (False, True):
-        cfg = {"data": {"train_period": ["2015-04-01", "2015-05-30"], "holdout_fraction": 0.0},
-               "params": {"learned": [{"name": "SMCMAX", "lo": 0.3, "hi": 0.55},
-                                      {"name": "DKSAT", "lo": 5e-7, "hi": 3e-5, "log": True}]},
-               "model": {"shard_cells": shard},
-               "network": {"hidden": [8]}, "loss": {"kind": "global_rmse_z"},
-               "optim": {"epochs": 3, "batch_cells": 4, "window_days": 20, "spinup_days": 20, "lr": 0.02,
-                         "val_fraction": 0.2, "patience": 10, "progress": False},
-               "seed": 5, "output_dir": f"{out}/shard{int(shard)}"}
+        cfg = {**base, "model": {"shard_cells": shard}, "output_dir": f"{out}/shard{int(shard)}"}
         rd = api.train(cfg, ds, model=S)
         m = pd.read_csv(rd / "metrics.csv")
         lp = xr.load_dataset(rd / "learned_params.nc")
@@ -40,8 +47,7 @@ SCRIPT = textwrap.dedent("""
         res[str(shard)] = {"loss": m["train_loss"].tolist(), "val": m["val_rmse"].tolist(),
                            "smcmax": lp["SMCMAX"].values.ravel().tolist(), "used": summ["devices"]}
     print(json.dumps(res))
-""" % str(HERE))
-
+""")
 
 # the same training as two processes of one CPU device each (jax.distributed, as on two hosts)
 WORKER = textwrap.dedent("""
@@ -50,23 +56,13 @@ WORKER = textwrap.dedent("""
     from diffland.parallel import init_distributed
     init_distributed(f"localhost:{port}", 2, pid)
     import jax
-    sys.path.insert(0, %r)
-    import learning_standin as S
-    from diffland.learning import api
-    ds = S.make_dataset(ncell=10, ndays=60, seed=3)
-    cfg = {"data": {"train_period": ["2015-04-01", "2015-05-30"], "holdout_fraction": 0.0},
-           "params": {"learned": [{"name": "SMCMAX", "lo": 0.3, "hi": 0.55},
-                                  {"name": "DKSAT", "lo": 5e-7, "hi": 3e-5, "log": True}]},
-           "model": {"shard_cells": True},
-           "network": {"hidden": [8]}, "loss": {"kind": "global_rmse_z"},
-           "optim": {"epochs": 3, "batch_cells": 4, "window_days": 20, "spinup_days": 20, "lr": 0.02,
-                     "val_fraction": 0.2, "patience": 10, "progress": False},
-           "seed": 5, "output_dir": f"{out}/proc{pid}"}
+""") + CASE + textwrap.dedent("""
+    cfg = {**base, "model": {"shard_cells": True}, "output_dir": f"{out}/proc{pid}"}
     recs = []
     api.train(cfg, ds, model=S, on_epoch_end=lambda e, r: recs.append(r), resume=resume)
     print(json.dumps({"devices": len(jax.devices()), "local": len(jax.local_devices()),
                       "loss": [r["train_loss"] for r in recs], "val": [r["val_rmse"] for r in recs]}))
-""" % str(HERE))
+""")
 
 
 def _free_port() -> int:
