@@ -18,7 +18,11 @@ Design (see also ``diffland.learning.api``):
   (training windows, spin-up, validation runs) runs under ``diffland.parallel.map_cells``: each device runs its
   own cells, so ``model.run`` must treat cells independently and return every array with the cell axis last.
   The parameter network and the loss are plain ``jax.jit`` of sharded arrays (GSPMD): the loss and the
-  gradient of the network's weights reduce across devices.
+  gradient of the network's weights reduce across devices. With several processes (``jax.distributed``,
+  ``diffland.parallel.init_distributed``) the mesh spans all of their devices: every process draws the same
+  minibatch and places its own devices' cells (``put_global``), results come back with ``to_host`` (a
+  collective: all processes make the same calls), and only process 0 writes checkpoints and metrics.
+  Streaming (``optim.stream``) still reads the whole minibatch in every process.
 - **Observation operator**: top-layer soil moisture ``outputs['SMC'][:, 0, :]`` sampled at per-cell step
   indices ``obs_idx`` (days, cells); a day belongs to the window holding its median index; days whose index
   falls outside the window for a cell are masked.
