@@ -59,6 +59,8 @@ def test_quick_config_trains_and_evaluates_via_cli(tmp_path, monkeypatch):
     run_dir = Path(train_cmd(config=cp, resume=False))
     for f in ("config.yaml", "splits.json", "model.eqx", "learned_params.nc", "metrics.csv", "summary.json"):
         assert (run_dir / f).exists(), f
+    # the compiled training programs went to the persistent compilation cache, for the next run
+    assert any(p.is_file() for p in (tmp_path / "cache" / "jax").iterdir())
     splits = json.loads((run_dir / "splits.json").read_text())
     assert len(splits["holdout"]) == 2
 

@@ -104,8 +104,14 @@ def train_cmd(
     ds = load_data(cfg.data.source, cfg.data.dt)
     typer.echo(f"data: {cfg.data.source}: {ds.sizes['cell']} cells, {ds.sizes['time']} steps "
                f"({_time.time() - t0:.1f} s)")
-    run_dir = train(cfg, dataset=ds, resume=resume, nan_policy=nan_policy)
+    from diffland.compile_cache import persistent_compile_cache
     from diffland.parallel import is_main_process
+
+    # a repeated or resumed run (or one sharing programs with an earlier run) loads its compiled programs
+    with persistent_compile_cache() as use:
+        run_dir = train(cfg, dataset=ds, resume=resume, nan_policy=nan_policy)
+    if use.hits and is_main_process():
+        typer.echo(f"{use.hits} compiled program(s) loaded from {use.path}")
 
     if not is_main_process():
         return run_dir
