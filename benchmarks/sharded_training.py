@@ -17,7 +17,6 @@ import tempfile
 import time
 
 
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--cells", type=int, default=2048)
