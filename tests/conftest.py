@@ -46,6 +46,63 @@ def x64_module():
     jax.config.update("jax_enable_x64", old)
 
 
+def _session_cache_dir(factory) -> Path:
+    """One directory for the whole test session, shared by the pytest-xdist workers (their base
+    temporary directories are ``popen-gwN`` inside the controller's)."""
+    base = factory.getbasetemp()
+    return (base.parent if base.name.startswith("popen-gw") else base) / "jax-cache"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def jax_cache_dir(tmp_path_factory):
+    """JAX's persistent compilation cache, shared by all tests of this session (and no other run).
+
+    Many modules compile the same programs (the Bondville year in float32 and float64, the gradient
+    of the default options); with the cache, a program compiled in one module (or by the other
+    worker) is loaded from disk in the next instead of compiled again. Programs that took under 2 s
+    to compile are not written. Each worker records its hits in ``stats-<pid>.json``, summed in the
+    terminal summary.
+    """
+    import json
+    import os
+
+    import jax
+    import jax.monitoring
+    from jax.experimental.compilation_cache import compilation_cache as cc
+
+    path = _session_cache_dir(tmp_path_factory)
+    path.mkdir(parents=True, exist_ok=True)
+    stats = {"hits": 0, "saved_s": 0.0}
+
+    def listen(event, duration=None, **kw):
+        if event == "/jax/compilation_cache/compile_time_saved_sec":
+            stats["hits"] += 1
+            stats["saved_s"] += float(duration)
+
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    jax.config.update("jax_compilation_cache_dir", str(path))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 2.0)
+    cc.reset_cache()
+    yield path
+    jax.monitoring.unregister_event_duration_listener(listen)
+    (path / f"stats-{os.getpid()}.json").write_text(json.dumps(stats))
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    """How much compile time the session's shared compilation cache saved."""
+    import json
+
+    factory = getattr(config, "_tmp_path_factory", None)
+    if factory is None:
+        return
+    path = _session_cache_dir(factory)
+    files = list(path.glob("stats-*.json")) if path.exists() else []
+    if files:
+        st = [json.loads(f.read_text()) for f in files]
+        terminalreporter.write_line(f"JAX compilation cache (this session): {sum(s['hits'] for s in st)} programs "
+                                    f"loaded instead of compiled, {sum(s['saved_s'] for s in st):.0f} s saved")
+
+
 @pytest.fixture(scope="module", autouse=True)
 def _release_compiled_programs():
     """Drop JAX's compiled programs after each test module.

@@ -12,7 +12,7 @@ from conftest import SHARED, need
 CONUS = SHARED / "conus_smap"
 
 
-def test_paper_experiment_quick(tmp_path, monkeypatch):
+def test_paper_experiment_quick(tmp_path, monkeypatch, jax_cache_dir):
     need(CONUS)
     monkeypatch.setenv("DIFFLAND_CACHE", str(tmp_path / "cache"))
     from diffland.cli import app
@@ -49,8 +49,8 @@ def test_paper_experiment_quick(tmp_path, monkeypatch):
     meta = json.loads((out / "meta.json").read_text())
     assert meta["quick"] and meta["n_cells"] == 8 and meta["wall_seconds"]["total"] > 0
     # the loss kind is an input of the training program: each regime-balanced direct run loads the program
-    # its global twin compiled from the persistent compilation cache
-    assert meta["compile_cache"]["path"] == str(tmp_path / "cache" / "jax")
+    # its global twin compiled from the persistent compilation cache (the test session's, see conftest)
+    assert meta["compile_cache"]["path"] == str(jax_cache_dir)
     assert meta["compile_cache"]["hits"] >= 2, meta["compile_cache"]
 
     # a second call reuses the finished runs instead of training again

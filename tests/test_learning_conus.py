@@ -43,7 +43,7 @@ def test_conus_loader_layout_and_cache(tmp_path, monkeypatch):
     np.testing.assert_array_equal(again["T2D"].values, ds["T2D"].values)
 
 
-def test_quick_config_trains_and_evaluates_via_cli(tmp_path, monkeypatch):
+def test_quick_config_trains_and_evaluates_via_cli(tmp_path, monkeypatch, jax_cache_dir):
     need(CONUS)
     monkeypatch.setenv("DIFFLAND_CACHE", str(tmp_path / "cache"))
     from diffland.cli_learning import evaluate_cmd, train_cmd
@@ -59,8 +59,9 @@ def test_quick_config_trains_and_evaluates_via_cli(tmp_path, monkeypatch):
     run_dir = Path(train_cmd(config=cp, resume=False))
     for f in ("config.yaml", "splits.json", "model.eqx", "learned_params.nc", "metrics.csv", "summary.json"):
         assert (run_dir / f).exists(), f
-    # the compiled training programs went to the persistent compilation cache, for the next run
-    assert any(p.is_file() for p in (tmp_path / "cache" / "jax").iterdir())
+    # the compiled training programs are in the persistent compilation cache (the test session's, see
+    # conftest; test_compile_cache checks the default directory)
+    assert any(p.is_file() for p in jax_cache_dir.iterdir())
     splits = json.loads((run_dir / "splits.json").read_text())
     assert len(splits["holdout"]) == 2
 
