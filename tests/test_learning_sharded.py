@@ -38,14 +38,15 @@ SCRIPT = textwrap.dedent("""
     out = sys.argv[1]
 """) + CASE + textwrap.dedent("""
     res = {"devices": len(jax.devices())}
-    for shard in (False, True):
-        cfg = {**base, "model": {"shard_cells": shard}, "output_dir": f"{out}/shard{int(shard)}"}
-        rd = api.train(cfg, ds, model=S)
+    for key, shard, stream in (("False", False, False), ("True", True, False), ("stream", False, True)):
+        cfg = {**base, "model": {"shard_cells": shard}, "output_dir": f"{out}/{key}",
+               "optim": {**base["optim"], "stream": stream}}
+        rd = api.train(cfg, ds.chunk({"cell": 2}) if stream else ds, model=S)
         m = pd.read_csv(rd / "metrics.csv")
         lp = xr.load_dataset(rd / "learned_params.nc")
         summ = json.loads((rd / "summary.json").read_text())
-        res[str(shard)] = {"loss": m["train_loss"].tolist(), "val": m["val_rmse"].tolist(),
-                           "smcmax": lp["SMCMAX"].values.ravel().tolist(), "used": summ["devices"]}
+        res[key] = {"loss": m["train_loss"].tolist(), "val": m["val_rmse"].tolist(),
+                    "smcmax": lp["SMCMAX"].values.ravel().tolist(), "used": summ["devices"]}
     print(json.dumps(res))
 """)
 
@@ -60,8 +61,24 @@ WORKER = textwrap.dedent("""
     cfg = {**base, "model": {"shard_cells": True}, "output_dir": f"{out}/proc{pid}"}
     recs = []
     api.train(cfg, ds, model=S, on_epoch_end=lambda e, r: recs.append(r), resume=resume)
-    print(json.dumps({"devices": len(jax.devices()), "local": len(jax.local_devices()),
-                      "loss": [r["train_loss"] for r in recs], "val": [r["val_rmse"] for r in recs]}))
+    res = {"devices": len(jax.devices()), "local": len(jax.local_devices()),
+           "loss": [r["train_loss"] for r in recs], "val": [r["val_rmse"] for r in recs]}
+    if not resume:  # streamed: each process reads only its own device's cells of every minibatch
+        import numpy as np
+        from diffland.learning import trainer
+        real, reads = trainer.materialise, []
+
+        def spy(data, cells, options, read=None):
+            reads.append([np.asarray(cells).tolist(), None if read is None else np.asarray(read).tolist()])
+            return real(data, cells, options, read=read)
+
+        trainer.materialise = spy
+        cfg = {**cfg, "output_dir": f"{out}/stream{pid}", "optim": {**base["optim"], "stream": True}}
+        recs = []
+        api.train(cfg, ds.chunk({"cell": 2}), model=S, on_epoch_end=lambda e, r: recs.append(r))
+        res["stream"] = {"loss": [r["train_loss"] for r in recs], "val": [r["val_rmse"] for r in recs],
+                         "reads": reads}
+    print(json.dumps(res))
 """)
 
 
@@ -103,6 +120,17 @@ def test_sharded_training_has_the_same_loss_trajectory(tmp_path):
         assert len(d["loss"]) == 3
         for a, b in zip(one["loss"] + one["val"], d["loss"] + d["val"]):
             assert abs(a - b) <= 1e-5 * max(1.0, abs(a)), (one, d)
+    # streamed over two processes: the trajectory of one device's streamed training (the same blocks of
+    # cells in the same order), each process reading only its half of every minibatch (the first or
+    # second two of its 4 cells; training and validation minibatches alike)
+    ref = res["stream"]
+    assert ref["used"] == 1 and len(ref["loss"]) == 3
+    for d in (dist0, dist1):
+        for a, b in zip(ref["loss"] + ref["val"], d["stream"]["loss"] + d["stream"]["val"]):
+            assert abs(a - b) <= 1e-5 * max(1.0, abs(a)), (ref, d["stream"])
+    r0, r1 = dist0["stream"]["reads"], dist1["stream"]["reads"]
+    assert len(r0) == len(r1) > 0 and [c for c, _ in r0] == [c for c, _ in r1], (r0, r1)
+    assert all(r == [0, 1] for _, r in r0) and all(r == [2, 3] for _, r in r1), (r0, r1)
     # only the first process writes the run directory
     assert (tmp_path / "proc0" / "metrics.csv").is_file() and (tmp_path / "proc0" / "learned_params.nc").is_file()
     assert not any(p.is_file() for p in (tmp_path / "proc1").rglob("*"))
@@ -121,7 +149,9 @@ def _workers(port, out, mode, env):
 
 def test_shard_cells_rejects_an_uneven_batch(tmp_path):
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
-    code = SCRIPT.replace('"batch_cells": 4', '"batch_cells": 3')
+    code = CASE.replace('"batch_cells": 4', '"batch_cells": 3') + textwrap.dedent("""
+        api.train({**base, "model": {"shard_cells": True}, "output_dir": sys.argv[1]}, ds, model=S)
+    """)
     r = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, env=env,
                        timeout=600)
     assert r.returncode != 0 and "cannot be split evenly over 2 devices" in r.stderr

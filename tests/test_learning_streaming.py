@@ -26,10 +26,11 @@ def test_streaming_equals_in_memory_and_reads_only_minibatches(tmp_path, monkeyp
     seen = []
     real = D.materialise
 
-    def spy(data, cells, options):
+    def spy(data, cells, options, read=None):
         assert not isinstance(data.forcing["T2D"], np.ndarray)  # the full forcing is never loaded
+        assert read is None  # one process: it reads every cell of the minibatch
         seen.append(len(cells))
-        return real(data, cells, options)
+        return real(data, cells, options, read=read)
 
     monkeypatch.setattr("diffland.learning.trainer.materialise", spy)
     # one minibatch holding every cell: the in-memory permutation and the streamed block order see the same
@@ -48,9 +49,9 @@ def test_stream_batches_are_contiguous_blocks_and_bounded(tmp_path, monkeypatch)
     got = []
     real = D.materialise
 
-    def spy(data, cells, options):
+    def spy(data, cells, options, read=None):
         got.append(np.asarray(cells).copy())
-        return real(data, cells, options)
+        return real(data, cells, options, read=read)
 
     monkeypatch.setattr("diffland.learning.trainer.materialise", spy)
     run = api.train(_cfg(tmp_path / "s", True, batch=4, epochs=1, max_batches_per_epoch=2), ds, model=S)
@@ -74,3 +75,7 @@ def test_prepare_lazy_keeps_forcing_lazy():
     np.testing.assert_allclose(m.forcing["COSZ"], full.forcing["COSZ"][:, 2:4], rtol=1e-5, atol=1e-6)
     for k in full.initial:
         np.testing.assert_allclose(m.initial[k], full.initial[k][..., 2:4], rtol=1e-6)
+    # ``read``: only these positions of the minibatch are read (a process's own cells); the others stay zero
+    part = D.materialise(p, np.array([1, 2, 3, 4]), opts, read=np.array([2, 3]))
+    np.testing.assert_allclose(part.forcing["T2D"][:, 2:], full.forcing["T2D"][:, 3:5])
+    assert not part.forcing["T2D"][:, :2].any() and not part.forcing["RAINRATE"][:, :2].any()

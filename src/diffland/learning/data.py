@@ -312,16 +312,29 @@ def is_lazy(data: Prepared) -> bool:
     return "COSZ" not in data.forcing or not isinstance(data.forcing["T2D"], np.ndarray)
 
 
-def materialise(data: Prepared, cells, options) -> Prepared:
+def materialise(data: Prepared, cells, options, read=None) -> Prepared:
     """The minibatch ``cells`` of a lazy :class:`Prepared` with its forcing read into memory (float32),
-    ``COSZ`` computed and the default initial state filled in (explicit ``init_*`` values kept)."""
+    ``COSZ`` computed and the default initial state filled in (explicit ``init_*`` values kept).
+
+    ``read``: positions in ``cells`` whose forcing is read; the others' forcing is left at zero and must
+    not be used (with several processes each reads only the cells its own devices hold).
+    """
     cells = np.asarray(cells)
     sub = data.subset(cells)
     lazy_keys = [k for k, v in sub.forcing.items() if hasattr(v, "dask")]
     if lazy_keys:  # one compute for all variables: a generator/zarr chunk is read once, not once per variable
         import dask
 
-        vals = dask.compute(*[sub.forcing[k] for k in lazy_keys])
+        if read is None:
+            vals = dask.compute(*[sub.forcing[k] for k in lazy_keys])
+        else:
+            read = np.asarray(read)
+            part = dask.compute(*[sub.forcing[k][:, read] for k in lazy_keys])
+            vals = []
+            for k, v in zip(lazy_keys, part):
+                full = np.zeros(sub.forcing[k].shape, np.float32)
+                full[:, read] = v
+                vals.append(full)
         sub.forcing = {**sub.forcing, **dict(zip(lazy_keys, vals))}
     f = {k: (np.asarray(v, np.float32) if getattr(v, "ndim", 1) == 2 else np.asarray(v))
          for k, v in sub.forcing.items()}

@@ -22,7 +22,7 @@ Design (see also ``diffland.learning.api``):
   ``diffland.parallel.init_distributed``) the mesh spans all of their devices: every process draws the same
   minibatch and places its own devices' cells (``put_global``), results come back with ``to_host`` (a
   collective: all processes make the same calls), and only process 0 writes checkpoints and metrics.
-  Streaming (``optim.stream``) still reads the whole minibatch in every process.
+  With streaming (``optim.stream``) each process reads only its own devices' cells of a minibatch.
 - **Observation operator**: top-layer soil moisture ``outputs['SMC'][:, 0, :]`` sampled at per-cell step
   indices ``obs_idx`` (days, cells); a day belongs to the window holding its median index; days whose index
   falls outside the window for a cell are masked.
@@ -335,6 +335,19 @@ class Trainer:
         self.n_devices = 1 if self.mesh is None else int(self.mesh.devices.size)
         self._build_steps()
 
+    def _local_positions(self):
+        """Positions in a minibatch (of ``B`` cells) that this process's devices hold, with a mesh
+        spanning several processes (``jax.distributed``); None otherwise (this process holds all).
+        A streamed minibatch reads only these cells' forcing."""
+        if self.mesh is None or jax.process_count() == 1:
+            return None
+        from jax.sharding import NamedSharding, PartitionSpec as P
+
+        from diffland.parallel import AXIS
+
+        blocks = NamedSharding(self.mesh, P(AXIS)).addressable_devices_indices_map((self.B,)).values()
+        return np.unique(np.concatenate([np.arange(self.B)[i] for i in blocks]))
+
     def _put(self, tree, name: str = ""):
         """Place a batch / window / state on the devices: cell axis split over the mesh (``model.shard_cells``),
         per-step arrays (``JULIAN``, ``YEARLEN``) and scalars replicated.  No-op on one device."""
@@ -515,11 +528,12 @@ class Trainer:
             pos = np.zeros(self.B, np.int64) if learner.ab_free is not None and data is not self.train else cells
             full, full_cells = data, cells
             if is_lazy(data):
-                data, cells = materialise(full, cells, self.options), np.arange(len(cells))
-            b = self._batch(data, cells, pos=pos)
+                data = materialise(full, cells, self.options, read=self._local_positions())
+                cells = np.arange(len(cells))
+            b = self._put(self._batch(data, cells, pos=pos))
             raw, params, extra = self._params_of(learner, b)
             state = self.runner.initial_state(b["initial"], params, extra["init_sm_frac"])
-            forcing = {k: (v[:, cells] if v.ndim == 2 else v) for k, v in data.forcing.items()}
+            forcing = self._put({k: (v[:, cells] if v.ndim == 2 else v) for k, v in data.forcing.items()})
             state = self.runner.spinup(state, forcing, params, b["lat"], self.W, self.spin_steps,
                                        self.cfg.optim.spinup_cycles)
             top = self.runner.top_series(state, forcing, params, b["lat"], self.W, first=self.spin_steps == 0)
@@ -701,7 +715,8 @@ class Trainer:
                 for cells, cmask in self._cell_batches(epoch):
                     src, cl = self.train, cells
                     if is_lazy(self.train):  # streaming: read this minibatch's forcing only
-                        src, cl = materialise(self.train, cells, self.options), np.arange(len(cells))
+                        src = materialise(self.train, cells, self.options, read=self._local_positions())
+                        cl = np.arange(len(cells))
                     b = self._put(self._batch(src, cl, pos=cells, cmask=cmask))
                     use_init = self.layout.learn_initial_sm
                     if not use_init:
