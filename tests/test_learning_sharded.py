@@ -90,11 +90,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_sharded_training_has_the_same_loss_trajectory(tmp_path):
+def test_sharded_training_has_the_same_loss_trajectory(tmp_path, jax_cache_dir):
     """One device, two devices of one process, and two processes of one device each (jax.distributed):
-    the same loss trajectory. The three runs are started together."""
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
-    env1 = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    the same loss trajectory. The three runs are started together. Each process trains in memory, then
+    streamed: the streamed run loads its programs from the session's compilation cache."""
+    cache = {"JAX_COMPILATION_CACHE_DIR": str(jax_cache_dir), "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu", **cache}
+    env1 = {**os.environ, "JAX_PLATFORMS": "cpu", **cache}
     env1.pop("XLA_FLAGS", None)
     port = str(_free_port())
     procs = [subprocess.Popen([sys.executable, "-c", SCRIPT, str(tmp_path)], stdout=subprocess.PIPE,
