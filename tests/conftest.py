@@ -55,37 +55,24 @@ def _session_cache_dir(factory) -> Path:
 
 @pytest.fixture(scope="session", autouse=True)
 def jax_cache_dir(tmp_path_factory):
-    """JAX's persistent compilation cache, shared by all tests of this session (and no other run).
+    """JAX's persistent compilation cache (``persistent_compile_cache``), shared by all tests of this
+    session and no other run.
 
-    Many modules compile the same programs (the Bondville year in float32 and float64, the gradient
-    of the default options); with the cache, a program compiled in one module (or by the other
-    worker) is loaded from disk in the next instead of compiled again. Programs that took under 2 s
-    to compile are not written. Each worker records its hits in ``stats-<pid>.json``, summed in the
-    terminal summary.
+    A program compiled in one test (or by the other worker) is loaded from disk by the next that
+    compiles it: mostly the training programs, which every ``api.train`` call compiles anew (the
+    learning tests, the CONUS and paper runs). Programs that took under 2 s to compile are not
+    written. Each worker records its hits in ``stats-<pid>.json``, summed in the terminal summary.
     """
     import json
     import os
 
-    import jax
-    import jax.monitoring
-    from jax.experimental.compilation_cache import compilation_cache as cc
+    from diffland.compile_cache import persistent_compile_cache
 
     path = _session_cache_dir(tmp_path_factory)
     path.mkdir(parents=True, exist_ok=True)
-    stats = {"hits": 0, "saved_s": 0.0}
-
-    def listen(event, duration=None, **kw):
-        if event == "/jax/compilation_cache/compile_time_saved_sec":
-            stats["hits"] += 1
-            stats["saved_s"] += float(duration)
-
-    jax.monitoring.register_event_duration_secs_listener(listen)
-    jax.config.update("jax_compilation_cache_dir", str(path))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 2.0)
-    cc.reset_cache()
-    yield path
-    jax.monitoring.unregister_event_duration_listener(listen)
-    (path / f"stats-{os.getpid()}.json").write_text(json.dumps(stats))
+    with persistent_compile_cache(path, min_compile_seconds=2.0) as use:  # a JAX_COMPILATION_CACHE_DIR wins
+        yield use.path
+    (path / f"stats-{os.getpid()}.json").write_text(json.dumps({"hits": use.hits, "saved_s": use.saved_s}))
 
 
 def pytest_terminal_summary(terminalreporter, config):

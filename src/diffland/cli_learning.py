@@ -111,7 +111,7 @@ def train_cmd(
     with persistent_compile_cache() as use:
         run_dir = train(cfg, dataset=ds, resume=resume, nan_policy=nan_policy)
     if use.hits and is_main_process():
-        typer.echo(f"{use.hits} compiled program(s) loaded from {use.path}")
+        typer.echo(f"{use.hits} compiled program(s) loaded from {use.path} ({use.saved_s:.0f} s of compiling saved)")
 
     if not is_main_process():
         return run_dir

@@ -22,14 +22,19 @@ def default_cache_dir() -> Path:
 
 
 class CacheUse:
-    """Where the cache is and how many compilations in the block were served from it (``hits``)."""
+    """Where the cache is, how many compilations in the block were served from it (``hits``) and the
+    compile time that saved (``saved_s``, JAX's figure: the recorded compile time less the load time)."""
 
     def __init__(self, path: Path):
-        self.path, self.hits = path, 0
+        self.path, self.hits, self.saved_s = path, 0, 0.0
 
     def _listen(self, event: str, **kwargs) -> None:
         if event == "/jax/compilation_cache/cache_hits":
             self.hits += 1
+
+    def _listen_duration(self, event: str, duration: float, **kwargs) -> None:
+        if event == "/jax/compilation_cache/compile_time_saved_sec":
+            self.saved_s += float(duration)
 
 
 @contextlib.contextmanager
@@ -48,6 +53,7 @@ def persistent_compile_cache(path=None, min_compile_seconds: float = 10.0):
     configured = jax.config.jax_compilation_cache_dir
     use = CacheUse(Path(configured) if configured else Path(path) if path is not None else default_cache_dir())
     jax.monitoring.register_event_listener(use._listen)
+    jax.monitoring.register_event_duration_secs_listener(use._listen_duration)
     old_min = jax.config.jax_persistent_cache_min_compile_time_secs
     if not configured:
         use.path.mkdir(parents=True, exist_ok=True)
@@ -58,6 +64,7 @@ def persistent_compile_cache(path=None, min_compile_seconds: float = 10.0):
         yield use
     finally:
         jax.monitoring.unregister_event_listener(use._listen)
+        jax.monitoring.unregister_event_duration_listener(use._listen_duration)
         if not configured:
             jax.config.update("jax_compilation_cache_dir", None)
             jax.config.update("jax_persistent_cache_min_compile_time_secs", old_min)
