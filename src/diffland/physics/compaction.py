@@ -9,8 +9,11 @@ of cells are still active, then gathers the active cells into a smaller buffer a
 level by level, and scatters the results back. Each cell goes through exactly the same iterations
 and operations as in the full-width loop; only the masked work is dropped.
 
-Pure function, no I/O. Differentiable in forward and reverse mode (``lax.cond`` inside a
-fixed-length ``fori_loop``; the gathered indices are integers and carry no gradient).
+Pure function, no I/O. Differentiable in forward and reverse mode: without a derivative each level
+is a ``lax.while_loop`` that stops when the level hands over; under differentiation a custom JVP
+rule takes the tangents of the same iterations written as a fixed-length ``fori_loop`` whose idle
+trips a ``lax.cond`` skips (reverse mode cannot go through a while loop). The gathered indices are
+integers and carry no gradient.
 """
 from __future__ import annotations
 
@@ -89,15 +92,7 @@ def compacted_fori_loop(iterate: Callable, n_iter: int, carry: dict, env: dict, 
 def _level(step, n_iter, trips, idone, a, env, widths, it):
     ncell = a.shape[-1]
     nxt = widths[0] if widths else 0
-
-    def body(_, s):
-        a, i = s
-        active = jnp.sum(a[idone] <= 0.5)
-        # the number of active cells never grows, so once a level hands over, it stays idle
-        skip = (active <= nxt) | (i >= n_iter)
-        return jax.lax.cond(skip, lambda s: s, lambda s: (step(s[1], s[0], env), s[1] + 1), (a, i))
-
-    a, it = jax.lax.fori_loop(0, trips, body, (a, it))
+    a, it = _run_level(step, n_iter, trips, idone, nxt, a, env, it)
     if not widths:
         return a, it
     # the (at most nxt) active cells; padding slots point past the end and are marked done
@@ -109,3 +104,44 @@ def _level(step, n_iter, trips, idone, a, env, widths, it):
     sub = sub.at[idone].set(jnp.where(pad, 1.0, sub[idone]))
     sub, it = _level(step, n_iter, trips, idone, sub, sub_env, widths[1:], it)
     return a.at[:, idx].set(sub, mode="drop"), it
+
+
+def _run_level(step, n_iter, trips, idone, nxt, a, env, it):
+    """Iterate one level until at most ``nxt`` cells are active or ``n_iter`` iterations are done.
+
+    Not differentiated, this is a ``lax.while_loop`` that stops there. Differentiated (forward or
+    reverse mode), the tangents are those of a ``fori_loop`` of ``trips`` trips in which each trip
+    past that point is skipped by a ``lax.cond``: the same iterations, in a loop of fixed length,
+    which reverse mode needs. (The fixed loop costs a copy of the carry per idle trip, hence the
+    while loop where no derivative is taken.)
+    """
+    env = jax.tree_util.tree_map(jnp.asarray, env)
+    # closed-over values of ``step`` become explicit arguments, so that they can carry tangents
+    conv, consts = jax.closure_convert(step, it, a, env)
+
+    @jax.custom_jvp
+    def run(a, env, it, consts):
+        def more(s):
+            return (jnp.sum(s[0][idone] <= 0.5) > nxt) & (s[1] < n_iter)
+
+        return jax.lax.while_loop(more, lambda s: (conv(s[1], s[0], env, *consts), s[1] + 1), (a, it))
+
+    @run.defjvp
+    def run_jvp(primals, tangents):
+        def fixed(a, env, it, consts):
+            return _fixed(lambda i, a, e: conv(i, a, e, *consts), n_iter, trips, idone, nxt, a, env, it)
+
+        return jax.jvp(fixed, primals, tangents)
+
+    return run(a, env, it, list(consts))
+
+
+def _fixed(step, n_iter, trips, idone, nxt, a, env, it):
+    def body(_, s):
+        a, i = s
+        active = jnp.sum(a[idone] <= 0.5)
+        # the number of active cells never grows, so once a level hands over, it stays idle
+        skip = (active <= nxt) | (i >= n_iter)
+        return jax.lax.cond(skip, lambda s: s, lambda s: (step(s[1], s[0], env), s[1] + 1), (a, i))
+
+    return jax.lax.fori_loop(0, trips, body, (a, it))
