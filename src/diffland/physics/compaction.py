@@ -121,10 +121,8 @@ def _run_level(step, n_iter, trips, idone, nxt, a, env, it):
 
     @jax.custom_jvp
     def run(a, env, it, consts):
-        def more(s):
-            return (jnp.sum(s[0][idone] <= 0.5) > nxt) & (s[1] < n_iter)
-
-        return jax.lax.while_loop(more, lambda s: (conv(s[1], s[0], env, *consts), s[1] + 1), (a, it))
+        return jax.lax.while_loop(lambda s: _busy(s[0], s[1], idone, nxt, n_iter),
+                                  lambda s: (conv(s[1], s[0], env, *consts), s[1] + 1), (a, it))
 
     @run.defjvp
     def run_jvp(primals, tangents):
@@ -136,12 +134,15 @@ def _run_level(step, n_iter, trips, idone, nxt, a, env, it):
     return run(a, env, it, list(consts))
 
 
+def _busy(a, i, idone, nxt, n_iter):
+    """Whether a level iterates again: more than ``nxt`` cells active and iterations left. The
+    number of active cells never grows, so once a level hands over, it stays idle."""
+    return (jnp.sum(a[idone] <= 0.5) > nxt) & (i < n_iter)
+
+
 def _fixed(step, n_iter, trips, idone, nxt, a, env, it):
     def body(_, s):
-        a, i = s
-        active = jnp.sum(a[idone] <= 0.5)
-        # the number of active cells never grows, so once a level hands over, it stays idle
-        skip = (active <= nxt) | (i >= n_iter)
-        return jax.lax.cond(skip, lambda s: s, lambda s: (step(s[1], s[0], env), s[1] + 1), (a, i))
+        return jax.lax.cond(_busy(s[0], s[1], idone, nxt, n_iter),
+                            lambda s: (step(s[1], s[0], env), s[1] + 1), lambda s: s, s)
 
     return jax.lax.fori_loop(0, trips, body, (a, it))
