@@ -3,7 +3,11 @@
 A 30-day summer window at Bondville (1998-06-01, state from the reference run). Two
 scalars: mean top-layer soil moisture and mean latent heat. Each parameter is perturbed
 by +-1e-5 relative in its own pair of cells, so one forward run gives every finite
-difference; cells are independent columns.
+difference; cells are independent columns. The same independence gives both scalars' gradients
+from one reverse pass: the loss is mean SMC of unperturbed cell 0 plus mean LH of unperturbed
+cell 1, so a parameter's gradient in cell 0 is that of the first scalar and in cell 1 that of the
+second (one compiled program for the values and the gradients; ``jacrev`` over the two scalars
+vmaps the reverse pass and took 142 s to compile against 16 s for the forward alone).
 """
 import jax
 import jax.numpy as jnp
@@ -26,7 +30,7 @@ REL = 1e-5
 def test_gradients_match_finite_differences(bondville):
     ref = pd.read_csv(need(REFERENCE / "bondville_default.csv.gz"))
     k0 = int(np.flatnonzero(pd.to_datetime(ref["time_utc"]) == pd.Timestamp("1998-06-01 00:00"))[0])
-    nc = 1 + 2 * len(PARAMS)
+    nc = 2 + 2 * len(PARAMS)
     opt = Options()
     b = bondville
     with precision_mode("float64"):
@@ -46,24 +50,26 @@ def test_gradients_match_finite_differences(bondville):
         pp = {k: np.array(v) for k, v in bondville_params(b["site"], nc).items()}
         for i, name in enumerate(PARAMS):
             base = pp[name][..., 0].copy()
-            pp[name][..., 2 * i + 1] = base * (1 + REL)
-            pp[name][..., 2 * i + 2] = base * (1 - REL)
+            pp[name][..., 2 * i + 2] = base * (1 + REL)
+            pp[name][..., 2 * i + 3] = base * (1 - REL)
         P = {k: jnp.asarray(v) for k, v in pp.items()}
         lat = jnp.full(nc, b["site"]["lat"])
 
-        def scalars(P):
+        def loss(P):
             s0 = model.init_state(init, P, opt)
             _, out = model.run(s0, F, P, opt, lat, True, outputs=("SMC", "LH"))
-            return jnp.stack([out["SMC"][:, 0, :].mean(0), out["LH"].mean(0)])  # (2, cells)
+            J = jnp.stack([out["SMC"][:, 0, :].mean(0), out["LH"].mean(0)])  # (2, cells)
+            return J[0, 0] + J[1, 1], J
 
-        J = np.asarray(jax.jit(scalars)(P))
-        G = jax.jit(jax.jacrev(lambda P: scalars(P)[:, 0]))(P)
+        (_, J), G = jax.jit(jax.value_and_grad(loss, has_aux=True))(P)
+        J = np.asarray(J)
     rows = []
     for i, name in enumerate(PARAMS):
         h = float(np.ravel(pp[name][..., 0])[0]) * REL
-        fd = (J[:, 2 * i + 1] - J[:, 2 * i + 2]) / (2 * h)
-        ad = np.asarray(G[name])[..., 0]
-        ad = ad.reshape(2, -1).sum(1)  # soil params: one value per layer, perturbed together
+        fd = (J[:, 2 * i + 2] - J[:, 2 * i + 3]) / (2 * h)
+        g = np.asarray(G[name])
+        # soil params: one value per layer, perturbed together
+        ad = np.array([g[..., 0].sum(), g[..., 1].sum()])
         assert np.isfinite(ad).all(), name
         for j, what in enumerate(["SOIL_M1", "LH"]):
             err = abs(ad[j] - fd[j]) / max(abs(fd[j]), 1e-30)
