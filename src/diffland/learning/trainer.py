@@ -318,7 +318,9 @@ class Trainer:
         self.loss_kinds = tuple(k for k in LOSS_KINDS if k != "regime_balanced" or train.regime is not None)
         self.loss_index = np.int32(self.loss_kinds.index(cfg.loss.kind))
         self._win_days = self._assign_days(train.obs_idx)
-        self.Dw = max([len(d) for d in self._win_days] + [1])
+        # observation days per window: at most one a day, so ``window_days`` unless the data hold more; a
+        # size that does not depend on the data keeps the compiled program the same across periods
+        self.Dw = max([len(d) for d in self._win_days] + [cfg.optim.window_days])
         self._optim = self._make_optimizer()
         self.mesh = None
         if cfg.model.shard_cells and len(jax.devices()) > 1:
@@ -392,7 +394,6 @@ class Trainer:
         goptions = options.for_gradient() if hasattr(options, "for_gradient") else options
         lc = cfg.loss
         ckpt = bool(cfg.model.checkpoint)
-        mu, sd = self.mu, self.sd
 
         def physical(learner, b):
             raw = learner.raw(b["attrs"], b.get("seq"))
@@ -402,6 +403,9 @@ class Trainer:
 
         def loss_from_sim(sim, obs, b, raw, extra, params_only=False):
             # the kind is an input of the program (b["loss_kind"], an index into self.loss_kinds)
+            # the observation statistics are inputs too (not constants of the program), so runs on other
+            # periods or cells with the same shapes share one compiled program
+            mu, sd = (jnp.asarray(b[k]).astype(sim.dtype) for k in ("obs_mu", "obs_sd"))
             data = compute_loss_switch(b["loss_kind"], self.loss_kinds, sim, obs, cell_mask=b["cmask"],
                                        a=extra["a"], b=extra["b"], mu=mu, sd=sd, classes=b.get("regime"),
                                        n_classes=self.n_classes, regime_base=lc.regime_base,
@@ -466,11 +470,16 @@ class Trainer:
         self._grad_params = eqx.filter_jit(jax.grad(loss_given_params))
 
     # ---- batches ----------------------------------------------------------------------------------
+    def _loss_inputs(self) -> dict:
+        """The loss's run-time inputs: the kind (index into ``loss_kinds``) and the training observations'
+        mean and standard deviation (``global_rmse_z``)."""
+        return {"loss_kind": self.loss_index, "obs_mu": np.float64(self.mu), "obs_sd": np.float64(self.sd)}
+
     def _batch(self, data: Prepared, cells, pos=None, cmask=None):
         b = {"attrs": data.attrs[cells], "defaults": {k: v[..., cells] for k, v in data.defaults.items()},
              "initial": {k: v[..., cells] for k, v in data.initial.items()}, "lat": data.lat[cells].astype(np.float32),
              "cmask": np.ones(len(cells), bool) if cmask is None else cmask,
-             "pos": to_host(cells if pos is None else pos), "loss_kind": self.loss_index}
+             "pos": to_host(cells if pos is None else pos), **self._loss_inputs()}
         if data.seq is not None:
             b["seq"] = data.seq[:, cells]
         if data.regime is not None:
@@ -565,7 +574,7 @@ class Trainer:
         sim, raw, ab = self.simulate_obs(learner, data)
         obs = data.obs[day_sel]
         sim = sim[day_sel]
-        b = {"cmask": np.ones(data.ncell, bool), "loss_kind": self.loss_index}
+        b = {"cmask": np.ones(data.ncell, bool), **self._loss_inputs()}
         if data.regime is not None:
             b["regime"] = data.regime
         extra = {"a": jnp.asarray(ab[0]) if (use_ab and ab) else None,
