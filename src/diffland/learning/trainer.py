@@ -156,8 +156,11 @@ class Runner:
         def _full(state, forcing, params, lat, first):
             return model.run(state, forcing, params, options, lat, False, **run_kwargs(model, first, None))
 
-        self.chunk = jax.jit(self._cellwise(_chunk), static_argnames="first")
-        self.full = jax.jit(self._cellwise(_full), static_argnames="first")
+        # ``first`` is an input (a bool scalar), not a static argument: the spin-up's first window and
+        # every later window run one compiled program
+        chunk, full = jax.jit(self._cellwise(_chunk)), jax.jit(self._cellwise(_full))
+        self.chunk = lambda state, forcing, params, lat, first: chunk(state, forcing, params, lat, np.bool_(first))
+        self.full = lambda state, forcing, params, lat, first: full(state, forcing, params, lat, np.bool_(first))
         self.init = jax.jit(lambda initial, params: model.init_state(initial, params, options))
 
     def _cellwise(self, fn):
@@ -233,17 +236,18 @@ def get_runner(model, options) -> Runner:
     return hit[1]
 
 
-def run_kwargs(model, first: bool, outputs) -> dict:
+def run_kwargs(model, first, outputs) -> dict:
     """Optional keyword arguments of ``model.run`` beyond the promised six, when it accepts them:
-    ``first_step`` (this window starts right after ``init_state``; False when a state is carried) and
-    ``outputs`` (the output names to keep, to save memory)."""
+    ``first_step`` (this window starts right after ``init_state``; False when a state is carried; a
+    Python bool or, from :class:`Runner`, a traced bool scalar) and ``outputs`` (the output names to
+    keep, to save memory)."""
     try:
         names = inspect.signature(model.run).parameters
     except (TypeError, ValueError):  # pragma: no cover
         return {}
     kw = {}
     if "first_step" in names:
-        kw["first_step"] = bool(first)
+        kw["first_step"] = first if isinstance(first, jax.Array) else bool(first)
     if outputs is not None and "outputs" in names:
         kw["outputs"] = tuple(outputs)
     return kw
