@@ -94,3 +94,65 @@ def test_ab_factors_add_outputs_and_are_excluded_from_transfer(ds, tmp_path):
     np.testing.assert_array_equal(b, c)
     assert set(r1.per_cell["group"]) == {"train", "holdout"}
     assert "holdout" in r1.summary["all"]
+
+
+def test_runner_first_step_is_an_input_of_one_program():
+    """``Runner.chunk`` / ``Runner.full`` take the first-step flag as an input: a window that starts the
+    run and one that continues it give their own results from one compiled program."""
+    import jax.numpy as jnp
+    from jax import lax
+
+    from diffland.learning.trainer import Runner
+
+    class Toy:  # the state restarts from 0 at the model's first step, then accumulates the forcing
+        @staticmethod
+        def init_state(initial, params, options):
+            return {"x": jnp.asarray(initial["x"])}
+
+        @staticmethod
+        def run(state0, forcing, params, options, lat, checkpoint=False, first_step=True, outputs=None):
+            t = forcing["T2D"]
+            first = (jnp.arange(t.shape[0]) == 0) & jnp.asarray(first_step)
+
+            def step(x, a):
+                x = jnp.where(a[1], 0.0, x) + a[0]
+                return x, x
+
+            x, xs = lax.scan(step, state0["x"], (t, first))
+            return {"x": x}, {"SMC": xs[:, None, :]}
+
+    r = Runner(Toy, options=None)
+    f = {"T2D": jnp.ones((4, 3))}
+    s0 = {"x": jnp.full(3, 10.0)}
+    _, top_first = r.chunk(s0, f, {}, jnp.zeros(3), first=True)
+    _, top_cont = r.chunk(s0, f, {}, jnp.zeros(3), first=False)
+    np.testing.assert_array_equal(np.asarray(top_first)[:, 0], [1.0, 2.0, 3.0, 4.0])
+    np.testing.assert_array_equal(np.asarray(top_cont)[:, 0], [11.0, 12.0, 13.0, 14.0])
+    assert r._jit_chunk._cache_size() == 1
+    r.full(s0, f, {}, jnp.zeros(3), first=True)
+    r.full(s0, f, {}, jnp.zeros(3), first=False)
+    assert r._jit_full._cache_size() == 1
+
+
+def test_runs_on_other_periods_share_the_training_program(ds, tmp_path, caplog):
+    """The observation statistics and the per-window observation slots do not depend on the training
+    period, so a second run on another period loads the first run's training program from JAX's
+    persistent compilation cache instead of compiling its own."""
+    import logging
+
+    from diffland.compile_cache import persistent_compile_cache
+
+    old = jax.config.jax_persistent_cache_min_compile_time_secs
+    try:
+        with persistent_compile_cache(tmp_path / "jax-cache", min_compile_seconds=0.0):
+            jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)  # the stand-in compiles fast
+            with jax.log_compiles(True), caplog.at_level(logging.DEBUG):
+                for i, end in enumerate(("2015-05-30", "2015-06-29")):
+                    api.train(_cfg(tmp_path / f"run{i}", data={"train_period": ["2015-04-01", end]},
+                                   optim={"epochs": 1}), ds, model=S)
+                    if i == 0:
+                        caplog.clear()
+    finally:
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", old)
+    hits = [r.getMessage() for r in caplog.records if "cache hit for 'jit_train_step'" in r.getMessage()]
+    assert hits, [r.getMessage() for r in caplog.records if "train_step" in r.getMessage()]

@@ -158,7 +158,8 @@ class Runner:
 
         # ``first`` is an input (a bool scalar), not a static argument: the spin-up's first window and
         # every later window run one compiled program
-        chunk, full = jax.jit(self._cellwise(_chunk)), jax.jit(self._cellwise(_full))
+        self._jit_chunk = chunk = jax.jit(self._cellwise(_chunk))
+        self._jit_full = full = jax.jit(self._cellwise(_full))
         self.chunk = lambda state, forcing, params, lat, first: chunk(state, forcing, params, lat, np.bool_(first))
         self.full = lambda state, forcing, params, lat, first: full(state, forcing, params, lat, np.bool_(first))
         self.init = jax.jit(lambda initial, params: model.init_state(initial, params, options))
