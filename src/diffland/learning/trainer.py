@@ -158,11 +158,17 @@ class Runner:
 
         # ``first`` is an input (a bool scalar), not a static argument: the spin-up's first window and
         # every later window run one compiled program
-        self._jit_chunk = chunk = jax.jit(self._cellwise(_chunk))
-        self._jit_full = full = jax.jit(self._cellwise(_full))
-        self.chunk = lambda state, forcing, params, lat, first: chunk(state, forcing, params, lat, np.bool_(first))
-        self.full = lambda state, forcing, params, lat, first: full(state, forcing, params, lat, np.bool_(first))
+        self._jit_chunk = jax.jit(self._cellwise(_chunk))
+        self._jit_full = jax.jit(self._cellwise(_full))
         self.init = jax.jit(lambda initial, params: model.init_state(initial, params, options))
+
+    def chunk(self, state, forcing, params, lat, first):
+        """(final state, top-layer SMC (time, cells)) of one window; ``first``: the model's first step."""
+        return self._jit_chunk(state, forcing, params, lat, np.bool_(first))
+
+    def full(self, state, forcing, params, lat, first):
+        """(final state, every output) of one window; ``first``: the model's first step."""
+        return self._jit_full(state, forcing, params, lat, np.bool_(first))
 
     def _cellwise(self, fn):
         """``fn(state, forcing, params, lat, first)`` run per device on its own cells (with a mesh)."""
